@@ -1,0 +1,211 @@
+"""Where raw evidence comes from: the live host, or a captured snapshot of it.
+
+Every source reads through an :class:`Evidence`, by paths relative to a root laid out like the
+host's own (``proc/meminfo``, ``sys/kernel/mm/...``), and asks for captured command output by
+command name (``top``, ``free``, ``lsmod``). So one parser serves the live host, a memdiag
+capture, a sosreport and a folder of pasted outputs alike.
+
+Reads are bounded: a snapshot may only hand out regular files inside its root (no FIFOs, devices,
+or links leading out), no file is read whole beyond a size limit, and text that is not text
+(binary junk, UTF-16) is decoded or refused with a message naming the file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from memdiag.errors import InputError
+
+#: Largest file read whole. Bigger ones (slabinfo on a huge host) must be streamed with lines().
+READ_LIMIT = 16 * 1024 * 1024
+
+
+class Unreadable(InputError):
+    """One piece of evidence could not be read. ``kind`` says why, for the report."""
+
+    def __init__(self, path: str, message: str, kind: str = "unreadable") -> None:
+        super().__init__(message, path=path)
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """A captured command output (or a recognised chunk of pasted text) and where it was found."""
+
+    text: str
+    origin: str
+
+
+def decode(data: bytes, origin: str) -> str:
+    """Bytes of a text file -> str. UTF-16 with a BOM is accepted; NUL bytes mean binary."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16", errors="replace")
+    if data[:3] == b"\xef\xbb\xbf":
+        data = data[3:]
+    if b"\x00" in data[:65536]:
+        raise Unreadable(origin, "binary data where text was expected", "malformed")
+    return data.decode("utf-8", errors="replace")
+
+
+class Evidence:
+    """A tree of evidence under ``root`` plus captured command outputs.
+
+    ``kind`` is ``live``, ``capture``, ``sosreport`` or ``folder``; ``label`` is what reports
+    show; ``captured_at`` the capture time (epoch seconds) when known.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        *,
+        kind: str,
+        label: str | None = None,
+        captured_at: float | None = None,
+        host: str | None = None,
+        commands: dict[str, list[str]] | None = None,
+        overlay: dict[str, Captured] | None = None,
+        metadata: dict | None = None,
+    ) -> None:
+        self.root = os.path.abspath(root)
+        self.kind = kind
+        self.live = kind == "live"
+        self.label = label or ("live host" if self.live else root)
+        self.captured_at = captured_at
+        self.host = host
+        self.metadata = metadata or {}
+        # command name -> candidate paths (relative to root), first existing wins
+        self._commands = commands or {}
+        # relative path or "cmd:NAME" -> text recognised in loose or pasted input
+        self._overlay = overlay or {}
+        self._real_root = os.path.realpath(self.root)
+
+    # -- paths -------------------------------------------------------------------------------
+
+    def origin(self, rel: str) -> str:
+        """The path of ``rel`` as a person would look for it."""
+        hit = self._overlay.get(rel)
+        if hit is not None:
+            return hit.origin
+        return os.path.join(self.root, rel)
+
+    def _resolve(self, rel: str) -> str:
+        path = os.path.join(self.root, rel)
+        if not self.live:
+            real = os.path.realpath(path)
+            if real != self._real_root and not real.startswith(self._real_root + os.sep):
+                raise Unreadable(path, "link leads outside the snapshot", "malformed")
+        return path
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def exists(self, rel: str) -> bool:
+        if rel in self._overlay:
+            return True
+        try:
+            return os.path.lexists(self._resolve(rel))
+        except Unreadable:
+            return False
+
+    def listdir(self, rel: str) -> list[str]:
+        """Entries of a directory; empty when it is absent."""
+        try:
+            return os.listdir(self._resolve(rel))
+        except (FileNotFoundError, NotADirectoryError, Unreadable):
+            return []
+        except PermissionError:
+            raise Unreadable(self.origin(rel), "permission denied", "permission") from None
+
+    def read_bytes(self, rel: str, limit: int = READ_LIMIT) -> bytes | None:
+        """The file's bytes, or ``None`` when it does not exist."""
+        hit = self._overlay.get(rel)
+        if hit is not None:
+            return hit.text.encode()
+        path = self._resolve(rel)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except PermissionError:
+            raise Unreadable(path, "permission denied", "permission") from None
+        except OSError as exc:
+            raise Unreadable(path, exc.strerror or str(exc)) from None
+        try:
+            if not self.live and not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise Unreadable(path, "not a regular file (FIFO, device or socket); refused", "malformed")
+            chunks, total = [], 0
+            while True:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError as exc:
+                    if exc.errno == errno.EAGAIN:
+                        raise Unreadable(path, "read would block; refused", "malformed") from None
+                    if exc.errno in (errno.EPERM, errno.EACCES):
+                        raise Unreadable(path, "permission denied", "permission") from None
+                    if exc.errno == errno.ESRCH:  # process exited while we read it
+                        return None
+                    raise Unreadable(path, exc.strerror or str(exc)) from None
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > limit:
+                    raise Unreadable(path, f"larger than the {limit // 1048576} MiB read limit", "malformed")
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def read_text(self, rel: str, limit: int = READ_LIMIT) -> str | None:
+        """The file decoded as text, or ``None`` when it does not exist."""
+        data = self.read_bytes(rel, limit)
+        return None if data is None else decode(data, self.origin(rel))
+
+    def lines(self, rel: str, limit: int = 1 << 30) -> Iterator[str] | None:
+        """Stream a possibly large file line by line (slabinfo, vmallocinfo)."""
+        hit = self._overlay.get(rel)
+        if hit is not None:
+            return iter(hit.text.splitlines())
+        path = self._resolve(rel)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except PermissionError:
+            raise Unreadable(path, "permission denied", "permission") from None
+        except OSError as exc:
+            raise Unreadable(path, exc.strerror or str(exc)) from None
+        if not self.live and not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise Unreadable(path, "not a regular file (FIFO, device or socket); refused", "malformed")
+        return _stream_lines(fd, path, limit)
+
+    def command(self, name: str) -> Captured | None:
+        """Captured output of command ``name`` (``top``, ``free``, ``lsmod``, ...), if any."""
+        hit = self._overlay.get("cmd:" + name)
+        if hit is not None:
+            return hit
+        for rel in self._commands.get(name, ()):
+            text = self.read_text(rel)
+            if text is not None:
+                return Captured(text, self.origin(rel))
+        return None
+
+
+def _stream_lines(fd: int, path: str, limit: int) -> Iterator[str]:
+    with os.fdopen(fd, "rb", buffering=65536) as f:
+        total = 0
+        for raw in f:
+            total += len(raw)
+            if total > limit:
+                raise Unreadable(path, "file too large to stream", "malformed")
+            if b"\x00" in raw:
+                raise Unreadable(path, "binary data where text was expected", "malformed")
+            yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+def live(root: str = "/") -> Evidence:
+    """The host memdiag runs on."""
+    return Evidence(root, kind="live")

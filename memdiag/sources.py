@@ -1,0 +1,85 @@
+"""Fact sources: turn evidence into facts.
+
+A source declares the facts it can produce (its part of the catalog) and fills them in from an
+:class:`~memdiag.evidence.Evidence`. Sources that derive facts from other sources' facts name
+those sources in ``after``. A source that cannot read something records a problem and carries on;
+a source that raises is reported in one line and the others still run.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Iterable
+
+from memdiag.bounded import Deadline, bounded_map
+from memdiag.evidence import Evidence, Unreadable
+from memdiag.facts import Catalog, FactSet, FactSpec
+
+
+class Source:
+    """Base class for fact sources. Subclasses set ``name`` and ``facts`` and implement collect."""
+
+    name: ClassVar[str] = ""
+    #: names of sources whose facts this one reads
+    after: ClassVar[tuple[str, ...]] = ()
+    #: the facts this source may produce (families end in ``.*``)
+    facts: ClassVar[tuple[FactSpec, ...]] = ()
+    #: seconds this source may take before it is abandoned
+    timeout: ClassVar[float] = 5.0
+
+    def catalog(self) -> Iterable[FactSpec]:
+        return self.facts
+
+    def collect(self, ev: Evidence, out: FactSet) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def spec(name: str, type: str, doc: str, unit: str = "", since: str = "") -> FactSpec:
+    """Shorthand used by sources for their fact tables."""
+    return FactSpec(name=name, type=type, doc=doc, unit=unit, since=since)
+
+
+def build_catalog(sources: Iterable[Source]) -> Catalog:
+    catalog = Catalog()
+    for src in sources:
+        for s in src.catalog():
+            catalog.add(FactSpec(s.name, s.type, s.doc, s.unit, s.source or src.name, s.since))
+    return catalog
+
+
+def order(sources: Iterable[Source]) -> list[Source]:
+    """Sources sorted so each runs after those it names in ``after`` (stable otherwise)."""
+    pending = list(sources)
+    names = {s.name for s in pending}
+    done: set[str] = set()
+    ordered: list[Source] = []
+    while pending:
+        ready = [s for s in pending if all(a in done or a not in names for a in s.after)]
+        if not ready:  # a cycle: run the rest in registration order rather than hang
+            ready = pending[:1]
+        for s in ready:
+            ordered.append(s)
+            done.add(s.name)
+            pending.remove(s)
+    return ordered
+
+
+def collect(sources: Iterable[Source], ev: Evidence, *, deadline: Deadline) -> FactSet:
+    """Run every source over ``ev`` within ``deadline``; return facts and problems."""
+    srcs = order(sources)
+    out = FactSet(build_catalog(srcs))
+
+    def run(src: Source) -> None:
+        try:
+            src.collect(ev, out)
+        except Unreadable as exc:
+            out.problem(src.name, exc.message, exc.path or "", exc.kind)
+
+    slowest = max((s.timeout for s in srcs), default=5.0)
+    outcome = bounded_map(run, srcs, stall=slowest, deadline=deadline)
+    for src, exc in outcome.errors:
+        out.problem(src.name, f"failed: {type(exc).__name__}: {exc}", kind="failed")
+    for src in outcome.timed_out:
+        out.problem(src.name, "timed out; its facts are partial or missing", kind="timeout")
+    for src in outcome.not_started:
+        out.problem(src.name, "not run: the overall deadline passed", kind="timeout")
+    return out

@@ -1,0 +1,1 @@
+"""First-party plugins: registered through the same pluggy hooks a third party uses."""

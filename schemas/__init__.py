@@ -1,0 +1,1 @@
+"""JSON Schemas for rule files, configuration and the findings document."""
