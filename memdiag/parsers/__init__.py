@@ -1,0 +1,42 @@
+"""Parsers for captured command output: one module per format (``top``, ``free``, ``ps``, ...).
+
+Each parser takes the text and its origin (the file, or ``file:LINE`` for a pasted chunk) and
+returns plain dataclasses with sizes in bytes. Text that is not the expected output (an error
+message, a truncated paste, binary junk) raises :class:`ParseError`, which names the origin, so
+the source reading it reports a skipped source in one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+
+from memdiag.evidence import Unreadable
+
+#: A shell prompt, possibly followed by a command: ``[root@h ~]# free -m``, ``$ top -bn1``,
+#: ``user@host:~$ ps aux``, ``host# lsmod``, ``> cat /proc/meminfo``.
+#: A bare ``%`` does not count: top's ``%Cpu(s):`` line starts with one.
+PROMPT_RE = re.compile(
+    r"^\s*(?:\[[^\]\n]{1,80}\]\s?[#$%]|[\w.@:~/+-]{0,80}[#$]|[\w.@:~/+-]{1,80}%|>)\s*(?P<cmd>\S.*)?$"
+)
+
+
+class ParseError(Unreadable):
+    """Text that is not the output it was taken for. ``kind`` is always ``malformed``."""
+
+    def __init__(self, origin: str, message: str) -> None:
+        super().__init__(origin, message, "malformed")
+
+
+def content_lines(text: str) -> list[str]:
+    """Lines of ``text`` without CR line ends, form feeds or trailing blanks."""
+    return [line.rstrip("\r\x0c \t") for line in text.replace("\r\n", "\n").split("\n")]
+
+
+def command_line(text: str) -> str | None:
+    """The command typed on a shell prompt line leading ``text``, if there is one."""
+    for line in content_lines(text):
+        if not line.strip():
+            continue
+        m = PROMPT_RE.match(line)
+        return m.group("cmd") if m and m.group("cmd") else None
+    return None

@@ -1,0 +1,88 @@
+"""Splitting the rows of a column table (``top``, ``ps``) by its header.
+
+Columns are found by their header names, so extra or reordered columns are harmless. A row is
+split on blanks; when it has more fields than the header (a command with spaces in it), the
+free-text column takes the surplus; when the fields cannot be matched that way (a value with a
+blank in the middle of the row), each wanted column is taken by its position under the header.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_FIELD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    names: list[str]  # upper-cased
+    spans: list[tuple[int, int]]
+    wide: int | None  # index of the free-text column (COMMAND, CMD, ARGS), if any
+
+    def index(self, *names: str) -> int | None:
+        for name in names:
+            if name in self.names:
+                return self.names.index(name)
+        return None
+
+
+def header(line: str, wide_names: tuple[str, ...]) -> Header:
+    spans, names = [], []
+    for m in _FIELD.finditer(line):
+        spans.append(m.span())
+        names.append(m.group().upper())
+    wide = next((i for i, n in enumerate(names) if n in wide_names), None)
+    return Header(names, spans, wide)
+
+
+def split_row(h: Header, line: str) -> list[str] | None:
+    """The row's values, one per header column; ``None`` when they cannot be told apart."""
+    found = list(_FIELD.finditer(line))
+    n = len(h.names)
+    if len(found) == n:
+        return [m.group() for m in found]
+    if len(found) > n and h.wide is not None:
+        right = n - h.wide - 1
+        head = [m.group() for m in found[: h.wide]]
+        tail = [m.group() for m in found[len(found) - right :]] if right else []
+        middle = found[h.wide : len(found) - right]
+        return head + [line[middle[0].start() : middle[-1].end()]] + tail
+    return None
+
+
+def by_position(h: Header, line: str, col: int) -> str | None:
+    """The field of ``line`` lying under header column ``col``: the one overlapping it most."""
+    start, end = h.spans[col]
+    best, best_overlap = None, 0
+    for m in _FIELD.finditer(line):
+        overlap = min(end, m.end()) - max(start, m.start())
+        if overlap > best_overlap:
+            best, best_overlap = m.group(), overlap
+    return best
+
+
+def pick(h: Header, line: str, cols: list[int]) -> list[str] | None:
+    """Values of ``cols`` in ``line``, by splitting when possible, else by position."""
+    row = split_row(h, line)
+    if row is not None:
+        return [row[c] for c in cols]
+    values = [by_position(h, line, c) for c in cols]
+    return None if any(v is None for v in values) else values  # type: ignore[return-value]
+
+
+def command_name(text: str) -> str:
+    """The program name in a COMMAND value, whether it shows the name or the full command line.
+
+    ``[kworker/0:1]`` -> ``kworker/0:1``; ``/usr/bin/vmtoolsd -n vmusr`` -> ``vmtoolsd``;
+    ``sshd: root@pts/0`` -> ``sshd``; ``java`` -> ``java``.
+    """
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        return text[1:-1]
+    first = text.split(None, 1)[0] if text else text
+    if first.startswith(("/", "./")):
+        return first.rsplit("/", 1)[-1]
+    if " " in text and first.endswith(":"):
+        return first[:-1]
+    return text

@@ -1,0 +1,119 @@
+"""``free`` output, both procps layouts, in any of its units.
+
+- old (procps 3.2.8, procps-ng <= 3.3.9): ``total used free shared buffers cached`` and a
+  ``-/+ buffers/cache:`` line; ``used`` = MemTotal - MemFree.
+- new (procps-ng >= 3.3.10): ``total used free shared buff/cache available`` (``-w`` splits
+  buff/cache into ``buffers cache``); what ``used`` means changed again in 4.0.1 (see the
+  memory-accounting reference, section 3), so it is reported as printed.
+
+Columns are matched by header name. Plain numbers are KiB unless the command line shows
+another unit (``-b``, ``-m``, ``-g``, ``--si``, ...): a pasted ``$ free -m`` prompt kept in
+the text is read for that. ``-h`` values carry their own suffix (``7.6G`` in 3.3, ``7.6Gi`` in
+4.x; single letters are binary unless ``--si`` is on the command line, as procps prints them).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from memdiag.parsers import ParseError, command_line, content_lines
+
+_BIN = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+_DEC = {"b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
+_VALUE = re.compile(r"^(\d+(?:[.,]\d+)?)([BKMGTP]i?)?$", re.IGNORECASE)
+_LONG_UNITS = {
+    "--bytes": "b", "--kibi": "k", "--mebi": "m", "--gibi": "g", "--tebi": "t", "--pebi": "p",
+    "--kilo": "k", "--mega": "m", "--giga": "g", "--tera": "t", "--peta": "p",
+}
+_DECIMAL_LONG = {"--kilo", "--mega", "--giga", "--tera", "--peta"}
+
+
+@dataclass(slots=True)
+class FreeOutput:
+    total: int | None = None
+    used: int | None = None
+    free: int | None = None
+    shared: int | None = None
+    buff_cache: int | None = None
+    available: int | None = None
+    buffers: int | None = None
+    cached: int | None = None
+    swap_total: int | None = None
+    swap_used: int | None = None
+    swap_free: int | None = None
+    layout: str = "new"  # "old" (<= 3.3.9, with -/+ buffers/cache) or "new" (>= 3.3.10)
+    unit_assumed: bool = False  # plain numbers and no command line: KiB, free's default, assumed
+
+
+def _units(cmd: str | None) -> tuple[str, bool, bool]:
+    """(unit letter for plain numbers, decimal?, known?) from a ``free`` command line."""
+    unit, decimal, known = "k", False, False
+    if not cmd:
+        return unit, decimal, known
+    for arg in cmd.split()[1:]:
+        if arg in _LONG_UNITS:
+            unit, known = _LONG_UNITS[arg], True
+            decimal = decimal or arg in _DECIMAL_LONG
+        elif arg == "--si":
+            decimal = True
+        elif arg in ("--human", "--human-readable"):
+            known = True
+        elif arg.startswith("-") and not arg.startswith("--"):
+            for flag in arg[1:]:
+                if flag in "bkmgh":
+                    unit, known = ("k" if flag == "h" else flag), True
+    return unit, decimal, known
+
+
+def parse_free(text: str, origin: str) -> FreeOutput:
+    unit, decimal, known = _units(command_line(text))
+    scale = (_DEC if decimal else _BIN)[unit]
+    hdr: list[str] | None = None
+    rows: dict[str, list[str]] = {}
+    old = False
+    for line in content_lines(text):
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "total" and "used" in parts and "free" in parts:
+            hdr = parts
+        elif parts[0] in ("Mem:", "Swap:") and hdr is not None:
+            rows[parts[0]] = parts[1:]
+        elif parts[:2] == ["-/+", "buffers/cache:"]:
+            old = True
+    if hdr is None or "Mem:" not in rows:
+        raise ParseError(origin, "no free output found (no 'total used free' header and Mem: line)")
+    out = FreeOutput(layout="old" if old or ("cached" in hdr and "available" not in hdr) else "new")
+    plain = False
+
+    def size(token: str) -> int:
+        nonlocal plain
+        m = _VALUE.match(token)
+        if not m:
+            raise ParseError(origin, f"free: not a size: {token[:30]!r}")
+        number = float(m.group(1).replace(",", "."))
+        suffix = (m.group(2) or "").lower()
+        if not suffix:
+            plain = True
+            return int(round(number * scale))
+        table = _BIN if suffix.endswith("i") or not decimal else _DEC
+        return int(round(number * table[suffix[0]]))
+
+    mem = dict(zip(hdr, (size(v) for v in rows["Mem:"])))
+    if len(rows["Mem:"]) < 3:
+        raise ParseError(origin, "free: Mem: line is truncated")
+    out.total, out.used, out.free = mem.get("total"), mem.get("used"), mem.get("free")
+    out.shared, out.available = mem.get("shared"), mem.get("available")
+    out.buffers = mem.get("buffers")
+    out.cached = mem.get("cached", mem.get("cache"))
+    if "buff/cache" in mem:
+        out.buff_cache = mem["buff/cache"]
+    elif out.buffers is not None and out.cached is not None:
+        out.buff_cache = out.buffers + out.cached
+    swap = rows.get("Swap:")
+    if swap:
+        values = [size(v) for v in swap[:3]]
+        out.swap_total, out.swap_used, out.swap_free = (values + [None, None, None])[:3]
+    out.unit_assumed = plain and not known
+    return out
