@@ -37,6 +37,10 @@ BUILTIN_PLUGINS = (
     "memdiag.plugins.rulepacks",
     "memdiag.plugins.formats.text",
     "memdiag.plugins.formats.json",
+    "memdiag.plugins.formats.nagios",
+    "memdiag.plugins.formats.markdown",
+    "memdiag.plugins.formats.html",
+    "memdiag.plugins.fleet",
 )
 
 

@@ -1,0 +1,1 @@
+"""Tests of the fleet and report features: check mode, report formats, fleet report, runbooks."""
