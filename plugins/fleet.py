@@ -222,14 +222,16 @@ def _counts_line(fleet: Fleet) -> str:
 # --------------------------------------------------------------------------- rendering
 
 
-def render_text(fleet: Fleet, width: int = 100) -> str:
+def render_text(fleet: Fleet, width: int | None = None) -> str:
+    """The table; with a ``width`` (a terminal's), the finding column is cut to fit it."""
     header = ("HOST", "VERDICT", "TOP FINDING", "UNACCOUNTED")
     rows = [(r.host, r.severity.upper(), _top(r), _unaccounted(r)) if isinstance(r, HostResult)
             else (r.host, "FAILED", r.error, "-") for r in ordered(fleet)]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
     # The finding column gives way first so the table fits the terminal.
-    room = width - (widths[0] + widths[1] + widths[3] + 6)
-    widths[2] = max(12, min(widths[2], room))
+    if width is not None:
+        room = width - (widths[0] + widths[1] + widths[3] + 6)
+        widths[2] = max(12, min(widths[2], room))
 
     def line(cells: tuple[str, ...]) -> str:
         top = cells[2] if len(cells[2]) <= widths[2] else cells[2][: widths[2] - 1] + "…"
@@ -242,7 +244,7 @@ def render_text(fleet: Fleet, width: int = 100) -> str:
         for g in gs:
             n = len(g.hosts)
             out.append(f"  {n} host{'s' if n != 1 else ''}: {g.title} ({g.rule_id}, {g.severity}, {_confidence_word(g)})")
-            out += textwrap.wrap(", ".join(g.hosts), width=max(40, width - 4), initial_indent="    ",
+            out += textwrap.wrap(", ".join(g.hosts), width=max(40, (width or 100) - 4), initial_indent="    ",
                                  subsequent_indent="    ", break_on_hyphens=False)
     if fleet.superseded:
         out += ["", f"{fleet.superseded} older result(s) of the same hosts ignored (the newest per host is shown)."]
@@ -308,7 +310,7 @@ def as_json(fleet: Fleet) -> dict[str, Any]:
     }
 
 
-def render(fleet: Fleet, fmt: str, width: int = 100) -> str:
+def render(fleet: Fleet, fmt: str, width: int | None = None) -> str:
     if fmt == "json":
         return json.dumps(as_json(fleet), indent=2) + "\n"
     if fmt == "markdown":
@@ -341,15 +343,10 @@ def run_report(args) -> int:
     if fmt not in REPORT_FORMATS:
         raise UsageError(f"report formats are {', '.join(REPORT_FORMATS)}; got --format {fmt}")
     fleet = load_fleet(list(args.paths))
-    width = getattr(args, "width", None) or _terminal_width()
+    # Cut long cells only for a person at a terminal; a file or a pipe gets every word.
+    width = max(60, os.get_terminal_size().columns) if sys.stdout.isatty() else None
     sys.stdout.write(render(fleet, fmt, width))
     return exit_code(fleet)
-
-
-def _terminal_width() -> int:
-    import shutil
-
-    return max(60, shutil.get_terminal_size((100, 24)).columns)
 
 
 def configure_check(parser) -> None:
