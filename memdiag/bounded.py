@@ -86,13 +86,15 @@ def bounded_map(
     fn: Callable[[T], R],
     items: Iterable[T],
     *,
-    stall: float,
+    stall: float | Callable[[T], float],
     deadline: Deadline,
     poll: float = 0.05,
 ) -> Outcome[T, R]:
     """Apply ``fn`` to each item in order; give up on an item after ``stall`` seconds without
-    progress, and on everything when ``deadline`` passes. Exceptions from ``fn`` are collected."""
+    progress (a number, or a function of the item), and on everything when ``deadline`` passes.
+    Exceptions from ``fn`` are collected."""
     seq = list(items)
+    stall_of = stall if callable(stall) else (lambda _item, s=stall: s)
     outcome: Outcome[T, R] = Outcome()
     shared = _Shared(outcome)
     start = 0
@@ -113,7 +115,9 @@ def bounded_map(
                 if shared.progress != last_progress:
                     last_progress, last_change = shared.progress, now
                     continue
-                stalled = now - last_change >= stall
+                if worker.index >= len(seq):  # finished; done is about to be set
+                    continue
+                stalled = now - last_change >= stall_of(seq[worker.index])
                 if stalled or deadline.expired():
                     worker.abandoned = True
                     stuck = worker.index

@@ -91,6 +91,10 @@ class Catalog:
     def __contains__(self, name: str) -> bool:
         return self.get(name) is not None
 
+    def is_exact(self, name: str) -> bool:
+        """Known by name, not merely as a member of a family."""
+        return name in self._exact
+
     def __iter__(self) -> Iterator[FactSpec]:
         yield from sorted([*self._exact.values(), *self._families.values()], key=lambda s: s.name)
 
@@ -101,7 +105,7 @@ class Catalog:
         """The closest known name, for did-you-mean messages."""
         import difflib  # only on the error path
 
-        close = difflib.get_close_matches(name, self.names(), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(name, list(self._exact), n=1, cutoff=0.8)
         return close[0] if close else None
 
 

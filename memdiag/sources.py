@@ -74,8 +74,7 @@ def collect(sources: Iterable[Source], ev: Evidence, *, deadline: Deadline) -> F
         except Unreadable as exc:
             out.problem(src.name, exc.message, exc.path or "", exc.kind)
 
-    slowest = max((s.timeout for s in srcs), default=5.0)
-    outcome = bounded_map(run, srcs, stall=slowest, deadline=deadline)
+    outcome = bounded_map(run, srcs, stall=lambda s: s.timeout, deadline=deadline)
     for src, exc in outcome.errors:
         out.problem(src.name, f"failed: {type(exc).__name__}: {exc}", kind="failed")
     for src in outcome.timed_out:

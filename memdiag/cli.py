@@ -1,0 +1,316 @@
+"""The memdiag command line.
+
+    memdiag [run]            diagnose this host
+    memdiag analyze PATH...  diagnose captures, sosreports, folders of command output
+    memdiag facts            the fact catalog          memdiag explain NAME   one fact or rule
+    memdiag rules list|show|validate|test
+
+Exit codes (Nagios-compatible): 0 nothing above info, 1 warning, 2 critical, 3 memdiag could not
+run, 4 invalid rules, 5 findings could not be delivered (kept in the outbox). Errors print as one
+line naming the file and the problem; --debug adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Sequence
+
+from memdiag import __version__
+from memdiag.errors import EXIT_OK, EXIT_UNKNOWN, MemdiagError, UsageError
+
+BUILTIN_COMMANDS = ("run", "analyze", "facts", "explain", "rules")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so usage errors get memdiag's exit code 3."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("common options")
+    g.add_argument("--format", "-f", default="text", help="report format: text, json, or one a plugin adds")
+    g.add_argument("--rules", action="append", default=[], metavar="PATH", help="add rule files or folders")
+    g.add_argument("--param", action="append", default=[], metavar="RULE.NAME=VALUE", help="override a rule param")
+    g.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS", help="overall deadline for reading evidence")
+    g.add_argument("--plugins-dir", action="append", default=[], metavar="DIR", help="load loose *.py plugins from DIR")
+    g.add_argument("-p", dest="plugin_flags", action="append", default=[], metavar="no:NAME", help="block plugin NAME")
+    g.add_argument("--strict-plugins", action="store_true", help="a plugin that fails to load is an error")
+    g.add_argument("--config", metavar="FILE", help="configuration file (sinks)")
+    g.add_argument("--sink", action="append", default=[], metavar="NAME", help="deliver to this configured sink only")
+    g.add_argument("--no-sinks", action="store_true", help="deliver to no sink")
+    g.add_argument("--dry-run", action="store_true", help="print what each sink would send; send nothing")
+    g.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    g.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _blocked(flags: list[str]) -> set[str]:
+    blocked = set()
+    for flag in flags:
+        if not flag.startswith("no:") or len(flag) <= 3:
+            raise UsageError(f"-p {flag}: expected no:NAME")
+        blocked.add(flag[3:])
+    return blocked
+
+
+def load_registry(args: argparse.Namespace):
+    from memdiag import registry
+
+    allow_env = os.environ.get("MEMDIAG_PLUGINS")
+    allow = None if allow_env is None else {n.strip() for n in allow_env.split(",") if n.strip()}
+    dirs = list(getattr(args, "plugins_dir", []) or [])
+    if os.path.isdir(registry.PLUGINS_DIR):
+        dirs.append(registry.PLUGINS_DIR)
+    reg = registry.load(plugins_dirs=dirs, blocked=_blocked(getattr(args, "plugin_flags", []) or []),
+                        allow=allow, strict=getattr(args, "strict_plugins", False))
+    for info in reg.errors:
+        print(f"memdiag: plugin {info.name} ({info.origin}) skipped: {info.error}", file=sys.stderr)
+    return reg
+
+
+def _rules(args: argparse.Namespace, reg, *, quiet: bool = False):
+    from memdiag import pipeline
+    from memdiag.ruleset import parse_param_args
+
+    rs = pipeline.load_rules(reg, args.rules, parse_param_args(args.param))
+    if not quiet:
+        for problem in rs.problems:
+            print(f"memdiag: {problem}", file=sys.stderr)
+    return rs
+
+
+def _render(doc: dict, args: argparse.Namespace, reg) -> str:
+    render = reg.formats.get(args.format)
+    if render is None:
+        raise UsageError(f"unknown format '{args.format}' (known: {', '.join(sorted(reg.formats))})")
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+    width = min(os.get_terminal_size().columns if sys.stdout.isatty() else 80, 100)
+    return render(doc, {"color": color, "width": width})
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _deliver(doc: dict, args: argparse.Namespace, reg, *, default_on: bool) -> int:
+    """Hand findings to the configured sinks; never changes or hides the diagnosis."""
+    if args.no_sinks or args.format == "nagios":
+        return EXIT_OK
+    if not args.sink and not default_on and not args.dry_run:
+        return EXIT_OK
+    try:
+        from memdiag import delivery
+    except ImportError:
+        return EXIT_OK
+    config = delivery.find_config(args.config)
+    if config is None:
+        if args.sink:
+            raise UsageError("--sink given but no configuration file found (use --config or $MEMDIAG_CONFIG)")
+        return EXIT_OK
+    report = delivery.deliver(doc, registry=reg, config_path=config, only=args.sink or None,
+                              dry_run=args.dry_run, stream=sys.stdout)
+    for line in report.lines:
+        print(f"memdiag: {line}", file=sys.stderr)
+    return report.exit_code
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace, reg) -> int:
+    from memdiag import pipeline
+
+    rs = _rules(args, reg)
+    diag = pipeline.diagnose_live(reg, rs, root=os.environ.get("MEMDIAG_ROOT", "/"), timeout=args.timeout)
+    _emit(_render(diag.document, args, reg))
+    delivered = _deliver(diag.document, args, reg, default_on=True)
+    return delivered or diag.exit_code
+
+
+def cmd_analyze(args: argparse.Namespace, reg) -> int:
+    import tempfile
+
+    from memdiag import pipeline
+    from memdiag.bounded import Deadline
+
+    rs = _rules(args, reg)
+    docs = []
+    for path in args.paths:
+        with tempfile.TemporaryDirectory(prefix="memdiag-") as workdir:
+            ev = pipeline.open_input(path, reg, workdir)
+            diag = pipeline.diagnose(ev, registry=reg, rules=rs, deadline=Deadline(args.timeout))
+            docs.append(diag.document)
+            _emit(_render(diag.document, args, reg))
+    if len(docs) > 1 and args.format == "text":
+        _emit(summary_table(docs))
+    codes = [_deliver(d, args, reg, default_on=False) for d in docs]
+    from memdiag.document import exit_code
+
+    return max(codes) or max(exit_code(d) for d in docs)
+
+
+def summary_table(docs: list[dict]) -> str:
+    """One line per host: host, verdict, top finding, unaccounted."""
+    from memdiag.document import severity_rank
+    from memdiag.units import format_bytes, format_ratio
+
+    rows = [("HOST", "VERDICT", "TOP FINDING", "UNACCOUNTED")]
+    for d in sorted(docs, key=lambda d: -severity_rank(d["verdict"]["severity"])):
+        acc = d.get("accounting", {})
+        un = acc.get("unaccounted_bytes")
+        rows.append((d["host"], d["verdict"]["severity"].upper(),
+                     d["findings"][0]["title"] if d["findings"] else "-",
+                     "-" if un is None else f"{format_bytes(un)} ({format_ratio(acc.get('unaccounted_ratio'))})"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(" ".join(c.ljust(widths[i]) if i < 3 else c for i, c in enumerate(r)) for r in rows)
+
+
+def cmd_facts(args: argparse.Namespace, reg) -> int:
+    from memdiag import pipeline
+
+    cat = pipeline.catalog(reg)
+    specs = [s for s in cat if not args.pattern or args.pattern.lower() in s.name.lower()]
+    if args.format == "json":
+        import json
+
+        _emit(json.dumps([{"name": s.name, "type": s.type, "unit": s.unit, "source": s.source, "since": s.since,
+                           "doc": s.doc} for s in specs], indent=2))
+        return EXIT_OK
+    width = max((len(s.name) for s in specs), default=10)
+    for s in specs:
+        first = s.doc.split(". ")[0].rstrip(".")
+        kind = s.type if s.type != "count" else f"count of {s.unit}" if s.unit else "count"
+        _emit(f"{s.name.ljust(width)}  {kind:<10} {first}")
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace, reg) -> int:
+    import tempfile
+
+    from memdiag import pipeline
+    from memdiag.bounded import Deadline
+    from memdiag.engine import display
+    from memdiag.facts import UNKNOWN
+
+    cat = pipeline.catalog(reg)
+    rs = _rules(args, reg, quiet=True)
+    rule = rs.get(args.name)
+    spec = cat.get(args.name)
+    if rule is None and spec is None:
+        hint = cat.suggest(args.name)
+        raise UsageError(f"no fact or rule named '{args.name}'" + (f"; did you mean '{hint}'?" if hint else ""))
+    with tempfile.TemporaryDirectory(prefix="memdiag-") as workdir:
+        from memdiag.evidence import live
+
+        ev = pipeline.open_input(args.input, reg, workdir) if args.input else live()
+        diag = pipeline.diagnose(ev, registry=reg, rules=rs, deadline=Deadline(args.timeout))
+    where = "this host" if ev.live else ev.label
+    if rule is not None:
+        from memdiag.explain import explain_rule
+
+        _emit(explain_rule(rule, diag, where))
+        return EXIT_OK
+    value = diag.facts.get(args.name)
+    _emit(f"{spec.name} ({spec.type}{', ' + spec.unit if spec.unit and spec.unit != spec.type else ''}; "
+          f"from the {spec.source} source{'; kernel ' + spec.since if spec.since else ''})")
+    _emit("")
+    _emit(spec.doc)
+    _emit("")
+    if value is UNKNOWN:
+        _emit(f"On {where}: unknown (no source could establish it).")
+    else:
+        _emit(f"On {where}: {display(value, spec.type)}" + (f"  [{value} bytes]" if spec.type == "bytes" else ""))
+        _emit(f"From: {diag.facts.origin(args.name)}")
+    return EXIT_OK
+
+
+def cmd_rules(args: argparse.Namespace, reg) -> int:
+    from memdiag import rulecmds
+
+    return rulecmds.run(args, reg)
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+def build_parser(reg) -> argparse.ArgumentParser:
+    common = _common()
+    parser = _Parser(prog="memdiag", description="Find where a Linux host's memory went.",
+                     parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+                     epilog="Exit codes: 0 ok/info, 1 warning, 2 critical, 3 memdiag could not run, "
+                            "4 invalid rules, 5 findings not delivered (kept in the outbox).")
+    parser.add_argument("--version", action="version", version=f"memdiag {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    def add(name: str, help: str, run: Callable, configure: Callable | None = None) -> None:
+        p = sub.add_parser(name, help=help, parents=[common], description=help)
+        if configure:
+            configure(p)
+        p.set_defaults(handler=run)
+
+    add("run", "diagnose this host (the default)", cmd_run)
+    add("analyze", "diagnose captured evidence: memdiag captures, sosreports, folders or files of command output",
+        cmd_analyze, lambda p: p.add_argument("paths", nargs="+", metavar="PATH"))
+    add("facts", "list the fact catalog", cmd_facts, lambda p: p.add_argument("pattern", nargs="?"))
+
+    def explain_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("name", metavar="NAME", help="a fact name (meminfo.Slab) or a rule id")
+        p.add_argument("--input", metavar="PATH", help="explain against a capture instead of this host")
+
+    add("explain", "explain a fact (with its current value) or a rule (and why it fired or not)", cmd_explain,
+        explain_args)
+
+    def rules_args(p: argparse.ArgumentParser) -> None:
+        from memdiag import rulecmds
+
+        rulecmds.configure(p)
+
+    add("rules", "list, show, validate and test rules", cmd_rules, rules_args)
+    for name, (help_text, configure, run) in sorted(reg.commands.items()):
+        if name in BUILTIN_COMMANDS:
+            continue
+        add(name, help_text, lambda args, reg_, _run=run: _run(args), configure)
+    return parser
+
+
+def _preparse(argv: list[str]) -> argparse.Namespace:
+    """Plugin options must be known before plugins load (which defines the subcommands)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugins-dir", action="append", default=[])
+    pre.add_argument("-p", dest="plugin_flags", action="append", default=[])
+    pre.add_argument("--strict-plugins", action="store_true")
+    pre.add_argument("--debug", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    return known
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        reg = load_registry(_preparse(argv))
+        parser = build_parser(reg)
+        if not any(a in parser._subparsers._group_actions[0].choices for a in argv if not a.startswith("-")) \
+                and not any(a in ("-h", "--help", "--version") for a in argv):
+            argv.insert(0, "run")
+        args = parser.parse_args(argv)
+        return args.handler(args, reg)
+    except MemdiagError as exc:
+        print(f"memdiag: {exc}", file=sys.stderr)
+        if debug:
+            raise
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("memdiag: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # never a traceback to a user
+        if debug:
+            raise
+        print(f"memdiag: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return EXIT_UNKNOWN
+

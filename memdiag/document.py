@@ -1,0 +1,100 @@
+"""The findings document: what one diagnosis concluded, as versioned JSON.
+
+Described by schemas/findings.schema.json. Report formats and sinks work from this document
+only, so anything a report shows can also be shipped, stored and compared across hosts.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from memdiag import __version__
+from memdiag.engine import CONFIDENCES, SEVERITIES, RuleResult
+from memdiag.errors import EXIT_CRITICAL, EXIT_OK, EXIT_WARNING
+from memdiag.evidence import Evidence
+from memdiag.facts import UNKNOWN, FactSet
+
+SCHEMA_VERSION = 1
+_RANK = {"ok": -1, **{s: i for i, s in enumerate(SEVERITIES)}}
+
+
+def rfc3339(epoch: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if epoch is None else epoch))
+
+
+def severity_rank(severity: str) -> int:
+    return _RANK.get(severity, -1)
+
+
+def host_of(facts: FactSet, ev: Evidence) -> str:
+    host = facts.get("platform.hostname")
+    return host if host is not UNKNOWN else (ev.host or "unknown")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def build(ev: Evidence, facts: FactSet, results: list[RuleResult], *, host: str, now: str) -> dict:
+    """Assemble the document from the evidence, facts and rule results."""
+    fired = [r for r in results if r.finding is not None]
+    fired.sort(key=lambda r: (-severity_rank(r.finding["severity"]), -(r.rule.priority if r.rule else 50),
+                              -CONFIDENCES.index(r.finding["confidence"]), r.rule_id))
+    findings = [r.finding for r in fired]
+    active = [f for f in findings if not f.get("suppressed")]
+    if active:
+        top = active[0]
+        verdict = {"severity": top["severity"],
+                   "summary": f"{top['title']} ({top['confidence']})" + (
+                       f"; {len(active) - 1} more finding(s)" if len(active) > 1 else ""),
+                   "rule_id": top["rule_id"]}
+    else:
+        skipped = sum(r.state == "skipped" for r in results)
+        summary = "No memory problem found"
+        if skipped:
+            summary += f" ({skipped} rule(s) could not be checked for lack of evidence)"
+        verdict = {"severity": "ok", "summary": summary, "rule_id": None}
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "memdiag", "version": __version__},
+        "host": host,
+        "time": now,
+        "input": {"kind": ev.kind, "label": ev.label,
+                  "captured_at": None if ev.captured_at is None else rfc3339(ev.captured_at)},
+        "verdict": verdict,
+        "findings": findings,
+        "rules": [_rule_entry(r) for r in sorted(results, key=lambda r: r.rule_id)],
+        "problems": [{"source": p.source, "message": p.message, "path": p.path, "kind": p.kind}
+                     for p in facts.problems],
+        "facts": {name: _jsonable(f.value) for name, f in sorted(facts.facts.items())},
+    }
+    accounting = _accounting(facts)
+    if accounting:
+        doc["accounting"] = accounting
+    return doc
+
+
+def _rule_entry(r: RuleResult) -> dict:
+    entry: dict[str, Any] = {"id": r.rule_id, "state": r.state}
+    if r.reason:
+        entry["reason"] = r.reason
+    if r.missing:
+        entry["missing"] = r.missing
+    return entry
+
+
+def _accounting(facts: FactSet) -> dict:
+    keys = {"total_bytes": "accounting.total_bytes", "used_bytes": "accounting.used_bytes",
+            "kernel_bytes": "accounting.kernel_bytes", "user_bytes": "accounting.user_bytes",
+            "unaccounted_bytes": "accounting.unaccounted_bytes", "unaccounted_ratio": "accounting.unaccounted_ratio",
+            "formula": "accounting.formula", "notes": "accounting.notes", "segments": "accounting.segments"}
+    return {k: facts.get(v) for k, v in keys.items() if facts.get(v) is not UNKNOWN}
+
+
+def exit_code(doc: dict) -> int:
+    """Nagios-compatible: 0 nothing above info, 1 warning, 2 critical."""
+    sev = doc["verdict"]["severity"]
+    return EXIT_CRITICAL if sev == "critical" else EXIT_WARNING if sev == "warning" else EXIT_OK

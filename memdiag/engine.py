@@ -1,0 +1,175 @@
+"""Evaluating rules over facts. Every rule ends in exactly one state:
+
+* ``fired``   - the condition holds: a finding
+* ``passed``  - the condition is false
+* ``skipped`` - the condition is unknown because facts are missing (they are named)
+* ``error``   - the rule itself failed (named, with the problem); the others still run
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from memdiag.expr import EvalError, unknown_names
+from memdiag.facts import UNKNOWN, FactSet
+from memdiag.ruleset import Ladder, Rule, RuleSet
+from memdiag.units import format_bytes, format_ratio
+
+SEVERITIES = ("info", "warning", "critical")
+CONFIDENCES = ("suspected", "likely", "confirmed")
+
+
+@dataclass
+class RuleResult:
+    rule_id: str
+    state: str
+    reason: str = ""
+    missing: list[str] = field(default_factory=list)
+    finding: dict | None = None
+    rule: Rule | None = None
+
+
+class FactEnv:
+    """What expressions see: facts by dotted name, the rule's params, and an earlier snapshot."""
+
+    def __init__(self, facts: FactSet, params: dict[str, Any], previous: FactSet | None = None,
+                 elapsed_hours: float | None = None) -> None:
+        self.facts, self.params, self.prev, self.elapsed = facts, params, previous, elapsed_hours
+
+    def lookup(self, name: str) -> Any:
+        if name.startswith("params."):
+            return self.params.get(name[7:], UNKNOWN)
+        return self.facts.lookup(name)
+
+    def previous(self, name: str) -> Any:
+        return UNKNOWN if self.prev is None else self.prev.lookup(name)
+
+    def elapsed_hours(self) -> Any:
+        return UNKNOWN if self.elapsed is None else self.elapsed
+
+
+def fingerprint(rule_id: str, host: str, discriminators: list[Any]) -> str:
+    """Stable across runs: never includes a measured value unless a rule says it is stable."""
+    key = "|".join([rule_id, host, *(str(d) for d in discriminators)])
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def display(value: Any, type_: str | None) -> str:
+    """A fact value as people read it."""
+    if value is UNKNOWN or value is None:
+        return "unknown"
+    if type_ == "bytes" and isinstance(value, (int, float)):
+        return format_bytes(value)
+    if type_ == "ratio" and isinstance(value, (int, float)):
+        return format_ratio(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        if not value:
+            return "none"
+        if isinstance(value[0], dict):
+            return ", ".join(_row(v) for v in value[:5]) + (f", ... ({len(value)} in all)" if len(value) > 5 else "")
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _row(row: dict) -> str:
+    name = row.get("comm") or row.get("name") or row.get("label") or row.get("key") or "?"
+    size = next((row[k] for k in ("rss", "bytes", "size", "pss") if isinstance(row.get(k), int)), None)
+    return f"{name} {format_bytes(size)}" if size is not None else str(name)
+
+
+def _pick(ladder: Ladder, env: FactEnv) -> str:
+    for level, when in ladder.steps:
+        if when is None:
+            return level
+        if when.evaluate(env) is True:
+            return level
+    return ladder.steps[-1][0]
+
+
+def evaluate(rule: Rule, facts: FactSet, *, host: str, now: str, previous: FactSet | None = None,
+             elapsed_hours: float | None = None, partial_sources: frozenset[str] = frozenset()) -> RuleResult:
+    """Evaluate one rule; never raises."""
+    env = FactEnv(facts, rule.params, previous, elapsed_hours)
+    try:
+        verdict = rule.condition.evaluate(env)
+        if verdict is UNKNOWN:
+            missing = unknown_names(rule.condition, env)
+            return RuleResult(rule.id, "skipped", f"missing facts: {', '.join(missing) or 'unknown'}", missing, rule=rule)
+        if not isinstance(verdict, bool):
+            return RuleResult(rule.id, "error", f"condition gave {type(verdict).__name__} {verdict!r}, "
+                              "not true or false", rule=rule)
+        if not verdict:
+            return RuleResult(rule.id, "passed", rule=rule)
+        finding = _finding(rule, facts, env, host, now, partial_sources)
+    except EvalError as exc:
+        return RuleResult(rule.id, "error", f"{rule.where}: {exc}", rule=rule)
+    except Exception as exc:  # a rule must never take the diagnosis down
+        return RuleResult(rule.id, "error", f"{rule.where}: {type(exc).__name__}: {exc}", rule=rule)
+    return RuleResult(rule.id, "fired", finding=finding, rule=rule)
+
+
+def _finding(rule: Rule, facts: FactSet, env: FactEnv, host: str, now: str,
+             partial_sources: frozenset[str]) -> dict:
+    severity = _pick(rule.severity, env)
+    confidence = _pick(rule.confidence, env)
+    referenced = set(rule.condition.names) | set(rule.evidence)
+    partial = any(
+        (spec := facts.catalog.get(n)) is not None and spec.source in partial_sources for n in referenced
+    )
+    if partial and confidence != CONFIDENCES[0]:
+        confidence = CONFIDENCES[CONFIDENCES.index(confidence) - 1]
+    message = rule.message.render(env, {"confidence": confidence, "severity": severity})
+    evidence = []
+    for name in rule.evidence:
+        spec = facts.catalog.get(name)
+        value = env.lookup(name)
+        if value is UNKNOWN:  # not evidence of anything; the JSON keeps every fact anyway
+            continue
+        evidence.append({
+            "fact": name,
+            "value": value,
+            "display": display(value, spec.type if spec else None),
+            "unit": spec.unit if spec else "",
+            "origin": facts.origin(name),
+            "doc": spec.doc if spec else "",
+        })
+    discriminators = [d.evaluate(env) for d in rule.discriminators]
+    finding = {
+        "rule_id": rule.id,
+        "title": rule.title,
+        "severity": severity,
+        "confidence": confidence,
+        "message": " ".join(message.split()),
+        "fingerprint": fingerprint(rule.id, host, discriminators),
+        "host": host,
+        "time": now,
+        "tags": list(rule.tags),
+        "evidence": evidence,
+        "remediation": {k: " ".join(v.split()) if k == "steps" else v.strip() for k, v in rule.remediation.items()},
+        "references": list(rule.references),
+    }
+    if partial:
+        finding["partial"] = True
+    return finding
+
+
+def run(ruleset: RuleSet, facts: FactSet, *, host: str, now: str, previous: FactSet | None = None,
+        elapsed_hours: float | None = None) -> list[RuleResult]:
+    """Evaluate every enabled rule, and report broken ones as errors."""
+    partial = frozenset(p.source for p in facts.problems if p.kind in ("timeout", "failed"))
+    results = [
+        evaluate(r, facts, host=host, now=now, previous=previous, elapsed_hours=elapsed_hours,
+                 partial_sources=partial)
+        for r in ruleset.rules if r.enabled
+    ]
+    for rid, problem in ruleset.broken.items():
+        results.append(RuleResult(rid, "error", str(problem)))
+    return results

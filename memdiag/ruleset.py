@@ -1,0 +1,478 @@
+"""Loading rule packs: YAML files validated by schemas/rule.schema.json, compiled once.
+
+Every problem is reported with file:line, and one bad rule never takes the others down: it is
+kept out of evaluation and shows up as a rule in state *error* with the problem.
+
+Validation (jsonschema, ~80 ms to import) and YAML parsing only happen when a rule file changed:
+a validated pack is cached as JSON under $XDG_CACHE_HOME/memdiag, keyed by the file's content
+and memdiag's version, so a plain diagnosis loads rules without either import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from memdiag import __version__
+from memdiag.errors import UsageError
+from memdiag.expr import Expr, ExprError, Template, compile_expr, compile_template
+from memdiag.facts import Catalog
+from memdiag.units import UnitError, parse_size
+
+RULE_FILE_LIMIT = 1 << 20
+_SIZE_TEXT = re.compile(r"^\s*\d+(\.\d+)?\s*[A-Za-z]+\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleProblem:
+    path: str
+    line: int | None
+    message: str
+    rule_id: str | None = None
+    level: str = "error"  # error: the rule (or file) is not used; warning: used, but look at it
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.level}: {self.message}"
+
+
+@dataclass
+class Ladder:
+    """A level chosen by the first step whose ``when`` holds (a step without one always does)."""
+
+    steps: list[tuple[str, Expr | None]]
+
+    @property
+    def fixed(self) -> str | None:
+        return self.steps[0][0] if len(self.steps) == 1 and self.steps[0][1] is None else None
+
+
+@dataclass
+class Rule:
+    id: str
+    title: str
+    description: str
+    severity: Ladder
+    confidence: Ladder
+    tags: list[str]
+    params: dict[str, Any]
+    condition: Expr
+    message: Template
+    evidence: list[str]
+    discriminators: list[Expr]
+    remediation: dict[str, str]
+    references: list[dict[str, str]]
+    enabled: bool
+    priority: int
+    tests: list[dict]
+    path: str
+    line: int | None
+    pack: str
+    #: where each param's value in force came from ("rules/core.yaml:14", "--param", ...)
+    param_origin: dict[str, str] = field(default_factory=dict)
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def where(self) -> str:
+        return self.path if self.line is None else f"{self.path}:{self.line}"
+
+    def expressions(self) -> Iterable[Expr | Template]:
+        yield self.condition
+        yield self.message
+        yield from self.discriminators
+        for ladder in (self.severity, self.confidence):
+            yield from (when for _, when in ladder.steps if when is not None)
+
+
+@dataclass
+class RuleSet:
+    rules: list[Rule] = field(default_factory=list)
+    problems: list[RuleProblem] = field(default_factory=list)
+    #: ids of rules that exist but could not be used, with the problem
+    broken: dict[str, RuleProblem] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def get(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    @property
+    def errors(self) -> list[RuleProblem]:
+        return [p for p in self.problems if p.level == "error"]
+
+
+# -- versions ---------------------------------------------------------------------------------
+
+def _vtuple(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
+
+
+def satisfies(requirement: str, version: str = __version__) -> bool:
+    """Does ``version`` meet ``requirement`` such as ``>=0.2, <2``?"""
+    have = _vtuple(version)
+    for clause in requirement.split(","):
+        m = re.match(r"\s*(>=|>|==|<=|<)?\s*([\d.]+)\s*$", clause)
+        if not m:
+            return False
+        op, want = m.group(1) or ">=", _vtuple(m.group(2))
+        pad = max(len(have), len(want))
+        h, w = have + (0,) * (pad - len(have)), want + (0,) * (pad - len(want))
+        if not {">=": h >= w, ">": h > w, "==": h == w, "<=": h <= w, "<": h < w}[op]:
+            return False
+    return True
+
+
+# -- values -----------------------------------------------------------------------------------
+
+def param_value(value: Any) -> Any:
+    """Param values from YAML or the command line: sizes with units become bytes."""
+    if isinstance(value, str):
+        text = value.strip()
+        if _SIZE_TEXT.match(text):
+            try:
+                return parse_size(text)
+            except UnitError:
+                return value
+        for conv in (int, float):
+            try:
+                return conv(text)
+            except ValueError:
+                pass
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+    return value
+
+
+# -- reading files ----------------------------------------------------------------------------
+
+class _LineDict(dict):
+    line: int | None = None
+
+
+def _parse_yaml(text: str, path: str) -> Any:
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[misc, valid-type]
+        pass
+
+    def mapping(loader, node):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)
+            if key in seen:
+                raise UsageError(f"duplicate key {key!r} (first at line {seen[key]})", path=path,
+                                 line=key_node.start_mark.line + 1)
+            seen[key] = key_node.start_mark.line + 1
+        d = _LineDict(loader.construct_mapping(node, deep=True))
+        d.line = node.start_mark.line + 1
+        return d
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    try:
+        return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"not valid YAML: {problem}", path=path,
+                         line=None if mark is None else mark.line + 1) from None
+
+
+def _line_of(data: Any, path_parts: Iterable[Any]) -> int | None:
+    line = getattr(data, "line", None)
+    node = data
+    for part in path_parts:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        line = getattr(node, "line", None) or line
+    return line
+
+
+def _schema() -> dict:
+    from importlib.resources import files
+
+    return json.loads(files("memdiag.schemas").joinpath("rule.schema.json").read_text())
+
+
+def validate_data(data: Any, path: str) -> list[RuleProblem]:
+    """Check parsed YAML against the rule schema; one problem per violation, with its line."""
+    import jsonschema
+    from jsonschema.exceptions import best_match
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    problems = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        if err.context:
+            err = best_match(err.context)
+        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        rule_id = None
+        parts = list(err.absolute_path)
+        if len(parts) >= 2 and parts[0] == "rules" and isinstance(data, dict):
+            try:
+                rule_id = data["rules"][parts[1]].get("id")
+            except (IndexError, AttributeError, TypeError):
+                pass
+        problems.append(RuleProblem(path, _line_of(data, parts), f"{where}: {err.message}", rule_id))
+    return problems
+
+
+def _cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "memdiag", "rules")
+
+
+def read_pack(path: str, *, use_cache: bool = True) -> tuple[dict | None, list[RuleProblem]]:
+    """Read and validate one rule file. Returns (data with ``__line__`` on each rule, problems)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(RULE_FILE_LIMIT + 1)
+    except OSError as exc:
+        return None, [RuleProblem(path, None, f"cannot read: {exc.strerror or exc}")]
+    if len(raw) > RULE_FILE_LIMIT:
+        return None, [RuleProblem(path, None, "larger than 1 MiB; not a rule file?")]
+    key = hashlib.sha256(raw + b"\0" + __version__.encode()).hexdigest()[:32]
+    cached = os.path.join(_cache_dir(), key + ".json")
+    if use_cache:
+        try:
+            with open(cached, encoding="utf-8") as f:
+                return json.load(f), []
+        except (OSError, ValueError):
+            pass
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, [RuleProblem(path, None, "not UTF-8 text")]
+    try:
+        data = _parse_yaml(text, path)
+    except UsageError as exc:
+        return None, [RuleProblem(path, exc.line, exc.message)]
+    problems = validate_data(data, path)
+    if problems:
+        return None, problems
+    plain = {k: v for k, v in data.items() if k != "rules"}
+    plain["rules"] = [{**r, "__line__": getattr(r, "line", None)} for r in data["rules"]]
+    if use_cache:
+        _write_cache(cached, plain)
+    return plain, []
+
+
+def _write_cache(path: str, data: dict) -> None:
+    """Best effort: a read-only or full disk only costs speed."""
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def rule_files(path: str) -> list[str]:
+    """A rule file, or every *.yaml / *.yml file in a folder (sorted, recursively)."""
+    if os.path.isdir(path):
+        found = []
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames.sort()
+            found += [os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith((".yaml", ".yml"))]
+        return found
+    if os.path.exists(path):
+        return [path]
+    raise UsageError("no such rule file or folder", path=path)
+
+
+# -- compiling --------------------------------------------------------------------------------
+
+def _ladder(value: Any, what: str) -> Ladder:
+    if isinstance(value, str):
+        return Ladder([(value, None)])
+    steps = []
+    for i, step in enumerate(value):
+        when = step.get("when")
+        try:
+            steps.append((step["level"], None if when is None else compile_expr(when)))
+        except ExprError as exc:
+            raise ExprError(f"{what}[{i}].when: {exc.message}", exc.offset) from None
+    if steps[-1][1] is not None:
+        raise ExprError(f"{what}: the last step needs no 'when' (it is the default)", None)
+    return Ladder(steps)
+
+
+def compile_rule(raw: dict, path: str, pack: str) -> Rule:
+    """Build a :class:`Rule`; raises ExprError naming the field that does not compile."""
+    line = raw.get("__line__")
+
+    def expr(text: str, what: str) -> Expr:
+        try:
+            return compile_expr(text)
+        except ExprError as exc:
+            raise ExprError(f"{what}: {exc.message}", exc.offset) from None
+
+    try:
+        message = compile_template(raw["message"])
+    except ExprError as exc:
+        raise ExprError(f"message: {exc.message}", exc.offset) from None
+    params = {k: param_value(v) for k, v in (raw.get("params") or {}).items()}
+    where = path if line is None else f"{path}:{line}"
+    return Rule(
+        id=raw["id"],
+        title=raw["title"],
+        description=(raw.get("description") or "").strip(),
+        severity=_ladder(raw["severity"], "severity"),
+        confidence=_ladder(raw["confidence"], "confidence"),
+        tags=list(raw.get("tags") or []),
+        params=params,
+        condition=expr(raw["condition"], "condition"),
+        message=message,
+        evidence=list(raw.get("evidence") or []),
+        discriminators=[expr(d, f"discriminators[{i}]") for i, d in enumerate(raw.get("discriminators") or [])],
+        remediation=dict(raw["remediation"]),
+        references=list(raw.get("references") or []),
+        enabled=raw.get("enabled", True),
+        priority=raw.get("priority", 50),
+        tests=list(raw.get("tests") or []),
+        path=path,
+        line=line,
+        pack=pack,
+        param_origin={k: where for k in params},
+        raw=raw,
+    )
+
+
+def check_names(rule: Rule, catalog: Catalog) -> list[RuleProblem]:
+    """Unknown fact names (with a did-you-mean) and undeclared params."""
+    problems = []
+    names: set[str] = set(rule.evidence)
+    for e in rule.expressions():
+        names |= e.names
+    for name in sorted(names):
+        if name.startswith("params."):
+            param = name[7:]
+            if param not in rule.params:
+                problems.append(RuleProblem(rule.path, rule.line, f"rule {rule.id}: uses params.{param}, "
+                                            "which its params do not declare", rule.id))
+            continue
+        if name in ("confidence", "severity"):
+            continue
+        if _known(name, catalog, exact=True):
+            continue
+        # A family (meminfo.*) admits fields newer than this catalog, but a near miss of a
+        # known name is far more likely a typo.
+        hint = catalog.suggest(name)
+        if hint or not _known(name, catalog, exact=False):
+            extra = f"; did you mean '{hint}'?" if hint else ""
+            problems.append(RuleProblem(rule.path, rule.line, f"rule {rule.id}: unknown fact '{name}'{extra}",
+                                        rule.id, "warning"))
+    return problems
+
+
+def _known(name: str, catalog: Catalog, *, exact: bool) -> bool:
+    """Is ``name`` a fact, or a key inside a map fact (``balloon.vmware.current``)?"""
+    head = name
+    while head:
+        if catalog.is_exact(head) or (not exact and head in catalog):
+            return True
+        head = head.rpartition(".")[0]
+    return False
+
+
+def load(
+    packs: Iterable[tuple[str, str]],
+    catalog: Catalog,
+    *,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    use_cache: bool = True,
+) -> RuleSet:
+    """Load rule packs given as (path, pack name) pairs, in precedence order.
+
+    ``overrides`` maps rule id -> {param: value} from the command line.
+    """
+    rs = RuleSet()
+    seen: dict[str, str] = {}
+    for pack_path, pack in packs:
+        try:
+            files = rule_files(pack_path)
+        except UsageError as exc:
+            rs.problems.append(RuleProblem(pack_path, None, exc.message))
+            continue
+        for path in files:
+            rs.files.append(path)
+            data, problems = read_pack(path, use_cache=use_cache)
+            rs.problems += problems
+            for p in problems:
+                if p.rule_id:
+                    rs.broken.setdefault(p.rule_id, p)
+            if data is None:
+                continue
+            need = data.get("memdiag")
+            if need and not satisfies(need):
+                rs.problems.append(RuleProblem(path, None, f"this rule pack needs memdiag {need}; "
+                                               f"this is memdiag {__version__}: upgrade memdiag to use it"))
+                for raw in data["rules"]:
+                    rs.broken.setdefault(raw["id"], rs.problems[-1])
+                continue
+            for raw in data["rules"]:
+                _add_rule(rs, raw, path, pack, seen, catalog)
+    _apply_overrides(rs, overrides or {})
+    return rs
+
+
+def _add_rule(rs: RuleSet, raw: dict, path: str, pack: str, seen: dict[str, str], catalog: Catalog) -> None:
+    rid, line = raw["id"], raw.get("__line__")
+    if rid in seen:
+        rs.problems.append(RuleProblem(path, line, f"rule {rid}: id already defined at {seen[rid]}; ignored", rid))
+        return
+    seen[rid] = path if line is None else f"{path}:{line}"
+    need = raw.get("memdiag")
+    if need and not satisfies(need):
+        problem = RuleProblem(path, line, f"rule {rid} needs memdiag {need}; this is memdiag {__version__}: "
+                              "upgrade memdiag to use it", rid)
+        rs.problems.append(problem)
+        rs.broken[rid] = problem
+        return
+    try:
+        rule = compile_rule(raw, path, pack)
+    except ExprError as exc:
+        col = f" (column {exc.offset + 1})" if exc.offset is not None else ""
+        problem = RuleProblem(path, line, f"rule {rid}: {exc.message}{col}", rid)
+        rs.problems.append(problem)
+        rs.broken[rid] = problem
+        return
+    name_problems = check_names(rule, catalog)
+    rs.problems += name_problems
+    hard = [p for p in name_problems if p.level == "error"]
+    if hard:
+        rs.broken[rid] = hard[0]
+        return
+    rs.rules.append(rule)
+
+
+def _apply_overrides(rs: RuleSet, overrides: dict[str, dict[str, Any]]) -> None:
+    for rid, params in overrides.items():
+        rule = rs.get(rid)
+        if rule is None:
+            raise UsageError(f"--param names rule '{rid}', which is not loaded")
+        for name, value in params.items():
+            if name not in rule.params:
+                known = ", ".join(sorted(rule.params)) or "none"
+                raise UsageError(f"--param: rule {rid} has no param '{name}' (its params: {known})")
+            rule.params[name] = param_value(value)
+            rule.param_origin[name] = "--param"
+
+
+def parse_param_args(items: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """``["vmware-balloon.min_unaccounted=2GiB"]`` -> ``{"vmware-balloon": {"min_unaccounted": "2GiB"}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        rid, dot, name = key.strip().rpartition(".")
+        if not sep or not dot or not rid or not name:
+            raise UsageError(f"--param {item!r}: expected RULE.NAME=VALUE")
+        out.setdefault(rid, {})[name] = value
+    return out

@@ -1,0 +1,137 @@
+"""text - the report for a person at a terminal: verdict first, then each finding with its
+evidence and next step, then a picture of where memory went. Fits 80 columns; colour only on a
+terminal and never when NO_COLOR is set (the caller decides, this module obeys ``color``)."""
+
+from __future__ import annotations
+
+import textwrap
+
+from memdiag.hookspecs import hookimpl
+from memdiag.units import format_bytes, format_ratio
+
+# Segment key -> (fill character without colour, ANSI 256-colour background)
+_STYLE = {
+    "anon": ("#", 33), "cache": ("=", 37), "shmem": ("~", 141), "slab": ("s", 178),
+    "kernel": ("k", 166), "hugetlb": ("H", 30), "balloon": ("B", 161), "unaccounted": ("?", 196),
+    "free": (".", 240),
+}
+_SEV = {"critical": 196, "warning": 214, "info": 39, "ok": 34}
+
+
+def _paint(text: str, code: int | None, color: bool, bold: bool = False) -> str:
+    if not color or code is None:
+        return text
+    return f"\033[{'1;' if bold else ''}38;5;{code}m{text}\033[0m"
+
+
+def render(doc: dict, options: dict) -> str:
+    color = bool(options.get("color"))
+    width = max(60, min(int(options.get("width", 80)), 100))
+    out: list[str] = []
+    inp = doc["input"]
+    source = "this host" if inp["kind"] == "live" else f"{inp['label']} ({inp['kind']})"
+    out.append(f"memdiag {doc['tool']['version']} - {doc['host']} - {source} - {doc['time']}")
+    out.append("")
+    verdict = doc["verdict"]
+    sev = verdict["severity"]
+    out.append(_paint(f"{sev.upper()}: {verdict['summary']}", _SEV.get(sev), color, bold=True))
+
+    for f in doc["findings"]:
+        out += ["", *_finding(f, width, color)]
+    acc = doc.get("accounting")
+    if acc and acc.get("segments"):
+        out += ["", *_breakdown(acc, width, color)]
+    out += ["", *_footer(doc, width)]
+    return "\n".join(out)
+
+
+def _wrap(text: str, width: int, indent: str) -> list[str]:
+    return textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=indent) or [indent]
+
+
+def _finding(f: dict, width: int, color: bool) -> list[str]:
+    head = f"[{f['severity'].upper()}] {f['title']} - {f['confidence']}"
+    if f.get("suppressed"):
+        head += f" (suppressed: {f['suppressed'].get('reason', '')})"
+    lines = [_paint(head, _SEV.get(f["severity"]), color, bold=True)]
+    lines += _wrap(f["message"], width, "  ")
+    if f.get("partial"):
+        lines += _wrap("Some evidence could not be read in time; confidence was lowered.", width, "  ")
+    if f["evidence"]:
+        lines.append("  Evidence:")
+        name_w = min(max(len(e["fact"]) for e in f["evidence"]), 34)
+        for e in f["evidence"]:
+            lead = f"    {e['fact'].ljust(name_w)}  "
+            lines += textwrap.wrap(e["display"], width=width, initial_indent=lead,
+                                   subsequent_indent=" " * len(lead)) or [lead]
+        origins = list(dict.fromkeys(o for e in f["evidence"] for o in (e.get("origin") or "").split(", ") if o))
+        if origins:
+            lines += _wrap("Read from: " + ", ".join(origins), width, "  ")
+    rem = f.get("remediation", {})
+    if rem.get("steps"):
+        lines += _wrap("Next step: " + rem["steps"], width, "  ")
+    if rem.get("confirm"):
+        lines.append("  Confirm with:")
+        lines += ["    " + line for line in rem["confirm"].splitlines()]
+    for ref in f.get("references", [])[:3]:
+        if ref.get("title"):
+            lines += _wrap("See: " + ref["title"], width, "  ")
+            lines.append("       " + ref["url"])  # never wrapped: it must stay clickable
+        else:
+            lines.append("  See: " + ref["url"])
+    return lines
+
+
+def _breakdown(acc: dict, width: int, color: bool) -> list[str]:
+    total = acc["total_bytes"]
+    segs = [s for s in acc["segments"] if s["bytes"] > 0]
+    bar_w = width - 4
+    # Largest-remainder rounding so the bar is exactly bar_w wide and no visible part vanishes.
+    exact = [s["bytes"] / total * bar_w for s in segs]
+    cells = [max(1, int(x)) if s["bytes"] / total >= 0.005 else int(x) for s, x in zip(segs, exact)]
+    while sum(cells) > bar_w:
+        i = max(range(len(cells)), key=lambda j: cells[j])
+        cells[i] -= 1
+    order = sorted(range(len(segs)), key=lambda j: exact[j] - int(exact[j]), reverse=True)
+    k = 0
+    while sum(cells) < bar_w and order:
+        cells[order[k % len(order)]] += 1
+        k += 1
+    bar = ""
+    for s, n in zip(segs, cells):
+        ch, code = _STYLE.get(s["key"], ("*", None))
+        bar += f"\033[48;5;{code}m{' ' * n}\033[0m" if color and code is not None else ch * n
+    lines = [f"Where memory went (MemTotal {format_bytes(total)})", f"  [{bar}]"]
+    for s in acc["segments"]:
+        ch, code = _STYLE.get(s["key"], ("*", None))
+        key = _paint("  ", None, False) + (f"\033[48;5;{code}m \033[0m" if color and code else ch)
+        lines.append(f"{key} {s['label']:<22} {format_bytes(s['bytes']):>11} {format_ratio(s['bytes'] / total):>5}")
+    if "unaccounted_bytes" in acc:
+        lines += _wrap(f"Unaccounted by meminfo: {format_bytes(acc['unaccounted_bytes'])} "
+                       f"({format_ratio(acc['unaccounted_ratio'])} of MemTotal).", width, "  ")
+    for note in acc.get("notes", []):
+        lines += _wrap("Note: " + note, width, "  ")
+    return lines
+
+
+def _footer(doc: dict, width: int) -> list[str]:
+    states: dict[str, int] = {}
+    for r in doc["rules"]:
+        states[r["state"]] = states.get(r["state"], 0) + 1
+    lines = ["Rules: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))]
+    for r in doc["rules"]:
+        if r["state"] == "error":
+            lines += _wrap(f"rule {r['id']} failed: {r.get('reason', '')}", width, "  ")
+    if doc["problems"]:
+        lines.append(f"Evidence not used ({len(doc['problems'])}):")
+        for p in doc["problems"][:8]:
+            where = f"{p['path']}: " if p.get("path") else ""
+            lines += _wrap(f"{p['source']}: {where}{p['message']}", width, "  ")
+        if len(doc["problems"]) > 8:
+            lines.append(f"  ... and {len(doc['problems']) - 8} more (see --format json)")
+    return lines
+
+
+@hookimpl
+def memdiag_report_formats(register):
+    register("text", render)

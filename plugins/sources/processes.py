@@ -1,0 +1,128 @@
+"""processes - /proc/PID/status of every process, or captured `ps` / `top` output.
+
+Live and in captures with per-process files, each process's VmRSS and its RssAnon / RssFile /
+RssShmem split (4.5+) are read from /proc/PID/status, which is cheap: counters, no page-table
+walk. Without per-process files the first captured listing found is used: `ps` (RSS in KiB),
+then `top -b` (RES, with per-row units). Processes that exit mid-scan or cannot be read are
+normal on a live host and only counted.
+"""
+
+from __future__ import annotations
+
+
+from memdiag.bounded import Deadline, bounded_map
+from memdiag.evidence import Evidence, Unreadable
+from memdiag.facts import FactSet
+from memdiag.hookspecs import hookimpl
+from memdiag.sources import Source, spec
+
+TOP_N = 10
+#: A single /proc/PID read that makes no progress for this long is abandoned (it is stuck in
+#: the kernel, e.g. behind a hung process's mmap lock); the scan goes on with the next PID.
+STALL_SECONDS = 1.0
+
+_FIELDS = {b"VmRSS": 0, b"RssAnon": 1, b"RssFile": 2, b"RssShmem": 3, b"VmSwap": 4}
+
+
+class ProcessesSource(Source):
+    name = "processes"
+    timeout = 30.0
+    facts = (
+        spec("processes.count", "count", "Processes seen (readable ones; kernel threads included).", "processes"),
+        spec("processes.rss_total", "bytes", "Sum of every process's resident set (VmRSS, top's RES, ps's RSS). "
+             "Shared pages count once per process, so this over-states what processes really use; "
+             "page cache nobody maps, kernel memory and balloons appear in no process."),
+        spec("processes.rss_anon_total", "bytes", "Sum of RssAnon: private anonymous memory (heap, stacks) of all processes (4.5+)."),
+        spec("processes.rss_file_total", "bytes", "Sum of RssFile: mapped file pages, counted in every process mapping them (4.5+)."),
+        spec("processes.rss_shmem_total", "bytes", "Sum of RssShmem: mapped shared memory (tmpfs, SysV, shared anonymous) (4.5+)."),
+        spec("processes.swap_total", "bytes", "Sum of VmSwap: anonymous memory of processes that sits in swap."),
+        spec("processes.top", "table", f"The {TOP_N} processes with the largest resident set: pid, comm, rss (bytes)."),
+        spec("processes.names", "list", "Distinct command names of running processes (for signals such as vmtoolsd)."),
+        spec("processes.unreadable", "count", "Processes whose status could not be read (exited mid-scan, hidden, or stuck).", "processes"),
+        spec("processes.method", "str", "Where process figures came from: proc (per-process status files), ps, or top."),
+    )
+
+    def collect(self, ev: Evidence, out: FactSet) -> None:
+        pids = [d for d in ev.listdir("proc") if d.isdigit()]
+        if pids and ev.exists(f"proc/{pids[0]}/status"):
+            self._scan_proc(ev, out, pids)
+            return
+        from memdiag.parsers.ps import parse_ps
+        from memdiag.parsers.top import parse_top
+
+        ps = ev.command("ps")
+        if ps is not None:
+            rows = [(p.pid, p.comm, p.rss_bytes) for p in parse_ps(ps.text, ps.origin)]
+            self._publish(out, rows, ps.origin, "ps")
+            return
+        top = ev.command("top")
+        if top is not None:
+            rows = [(p.pid, p.comm, p.res_bytes) for p in parse_top(top.text, top.origin).processes]
+            self._publish(out, rows, top.origin, "top")
+
+    def _scan_proc(self, ev: Evidence, out: FactSet, pids: list[str]) -> None:
+        def read(pid: str) -> tuple[str, list[int | None]]:
+            try:
+                data = ev.read_bytes(f"proc/{pid}/status", limit=1 << 16)
+            except Unreadable:
+                data = None
+            if not data:
+                raise LookupError(pid)  # exited mid-scan or hidden: counted, not an error
+            return _parse_status(data)
+
+        # Results are taken from the outcome only: a worker abandoned on a stuck read may
+        # still finish later, and must not touch what has been published.
+        outcome = bounded_map(read, pids, stall=STALL_SECONDS, deadline=Deadline(self.timeout))
+        totals = [0, 0, 0, 0, 0]
+        has_split = False
+        rows: list[tuple[int, str, int]] = []
+        for pid, (name, values) in outcome.results:
+            for i, v in enumerate(values):
+                if v is not None:
+                    totals[i] += v
+            has_split = has_split or values[1] is not None
+            rows.append((int(pid), name, values[0] or 0))  # kernel threads have no VmRSS
+        proc_root = ev.origin("proc")
+        origin = proc_root + "/*/status"
+        self._publish(out, rows, origin, "proc")
+        out.set("processes.swap_total", totals[4], origin)
+        if has_split:
+            out.set("processes.rss_anon_total", totals[1], origin)
+            out.set("processes.rss_file_total", totals[2], origin)
+            out.set("processes.rss_shmem_total", totals[3], origin)
+        out.set("processes.unreadable", len(outcome.errors) + len(outcome.timed_out) + len(outcome.not_started), origin)
+        for pid in outcome.timed_out[:5]:
+            out.problem(self.name, f"timed out reading process {pid}; skipped", f"{proc_root}/{pid}/status", "timeout")
+        if outcome.not_started:
+            out.problem(self.name, f"deadline passed; {len(outcome.not_started)} processes not read", origin, "timeout")
+
+    @staticmethod
+    def _publish(out: FactSet, rows: list[tuple[int, str, int]], origin: str, method: str) -> None:
+        out.set("processes.count", len(rows), origin)
+        out.set("processes.rss_total", sum(r[2] for r in rows), origin)
+        top = sorted(rows, key=lambda r: r[2], reverse=True)[:TOP_N]
+        out.set("processes.top", [{"pid": p, "comm": c, "rss": r} for p, c, r in top], origin)
+        out.set("processes.names", sorted({r[1] for r in rows}), origin)
+        out.set("processes.method", method, origin)
+
+
+def _parse_status(data: bytes) -> tuple[str, list[int | None]]:
+    """Name and [VmRSS, RssAnon, RssFile, RssShmem, VmSwap] in bytes from /proc/PID/status."""
+    values: list[int | None] = [None] * 5
+    name = ""
+    for line in data.split(b"\n"):
+        key, _, rest = line.partition(b":")
+        if key == b"Name":
+            name = rest.strip().decode("utf-8", "replace")
+            continue
+        idx = _FIELDS.get(key)
+        if idx is not None:
+            parts = rest.split()
+            if parts and parts[0].isdigit():
+                values[idx] = int(parts[0]) * 1024
+    return name, values
+
+
+@hookimpl
+def memdiag_fact_sources(register):
+    register(ProcessesSource())
