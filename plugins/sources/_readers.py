@@ -1,0 +1,137 @@
+"""Small reading helpers shared by the knowledge-base fact sources.
+
+They wrap :class:`memdiag.evidence.Evidence` so that a source can say "read this, or tell me why
+not" in one call: an absent file is ``None`` (the fact stays unknown, nothing to report), an
+unreadable one is ``None`` plus a problem recorded on the fact set, never an exception.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from memdiag.evidence import Evidence, Unreadable
+from memdiag.facts import FactSet
+
+#: The base page size of every architecture memdiag meets in practice (x86, most arm64 distros).
+#: /proc counters in pages are converted with it; the facts that use it say so.
+PAGE = 4096
+
+ROOT_ONLY = "permission denied (root only)"
+
+
+def note(out: FactSet, source: str, exc: Unreadable, root_only: bool = True) -> None:
+    """Record an unreadable piece of evidence; permission problems get the root-only wording."""
+    if exc.kind == "permission":
+        out.problem(source, ROOT_ONLY if root_only else "permission denied", exc.path or "", "permission")
+    else:
+        out.problem(source, exc.message, exc.path or "", exc.kind)
+
+
+def text(ev: Evidence, out: FactSet, source: str, rel: str, root_only: bool = True) -> str | None:
+    """The file's text, or ``None`` when absent or unreadable (the latter recorded as a problem)."""
+    try:
+        return ev.read_text(rel)
+    except Unreadable as exc:
+        note(out, source, exc, root_only)
+        return None
+
+
+def quiet_text(ev: Evidence, rel: str) -> str | None:
+    """The file's text, or ``None`` for any reason: for per-process files that vanish or are
+    private by design, where one problem per file would drown the report."""
+    try:
+        return ev.read_text(rel)
+    except Unreadable:
+        return None
+
+
+def stream(ev: Evidence, out: FactSet, source: str, rel: str) -> Iterator[str]:
+    """Lines of a possibly huge file; yields nothing when absent; a read error mid-way ends the
+    stream and is recorded (what was read so far stays usable)."""
+    try:
+        lines = ev.lines(rel)
+        if lines is None:
+            return
+        yield from lines
+    except Unreadable as exc:
+        note(out, source, exc)
+
+
+def to_int(value: str) -> int | None:
+    """An integer (decimal, or hex with 0x), or ``None`` when it is not one."""
+    value = value.strip()
+    try:
+        return int(value, 16) if value.lower().startswith("0x") else int(value)
+    except ValueError:
+        return None
+
+
+def number(ev: Evidence, out: FactSet, source: str, rel: str, root_only: bool = False) -> int | None:
+    """A sysfs/procfs file holding one integer; malformed content is a problem, not a crash."""
+    raw = text(ev, out, source, rel, root_only)
+    if raw is None:
+        return None
+    value = to_int(raw.split()[0]) if raw.split() else None
+    if value is None:
+        out.problem(source, f"not a number: {raw.strip()[:40]!r}", ev.origin(rel), "malformed")
+    return value
+
+
+def colon_pairs(raw: str) -> dict[str, str]:
+    """``key: value`` lines -> {key: value}; the first occurrence of a key wins."""
+    pairs: dict[str, str] = {}
+    for line in raw.splitlines():
+        key, sep, value = line.partition(":")
+        key = key.strip()
+        if sep and key and key not in pairs:
+            pairs[key] = value.strip()
+    return pairs
+
+
+def selected(raw: str) -> str | None:
+    """The bracketed choice of a sysfs selector such as ``always [madvise] never``."""
+    start, end = raw.find("["), raw.find("]")
+    if 0 <= start < end:
+        return raw[start + 1 : end].strip()
+    word = raw.strip()
+    return word or None
+
+
+def live_path(ev: Evidence, rel: str) -> str | None:
+    """The host path of ``rel`` when ``ev`` is the live host, else ``None``.
+
+    For the few probes Evidence has no verb for (statvfs, readlink, stat of an open file); they
+    only make sense on the running host anyway.
+    """
+    import os
+
+    return os.path.join(ev.root, rel) if ev.live else None
+
+
+def parse_mountinfo(raw: str) -> list[dict]:
+    """/proc/PID/mountinfo -> [{"mountpoint", "root", "fstype", "source", "dev"}]."""
+    mounts = []
+    for line in raw.splitlines():
+        left, sep, right = line.partition(" - ")
+        a, b = left.split(), right.split()
+        if not sep or len(a) < 5 or len(b) < 2:
+            continue
+        mounts.append({"dev": a[2], "root": unescape(a[3]), "mountpoint": unescape(a[4]),
+                       "fstype": b[0], "source": unescape(b[1]),
+                       "options": b[2] if len(b) > 2 else ""})
+    return mounts
+
+
+def unescape(field: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as octal (``\\040``)."""
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)

@@ -1,0 +1,173 @@
+"""ram - installed RAM against MemTotal, and the crash-kernel reservation.
+
+A balloon that shrinks MemTotal (virtio without DEFLATE_ON_OOM, Hyper-V since 5.11, Xen) never
+shows as used memory; it shows as a smaller machine. Comparing MemTotal with the RAM the kernel
+has online catches it. The memory-block sysfs (Documentation/admin-guide/mm/memory-hotplug.rst)
+gives online blocks x block size; the boot line ``Memory: <avail>K/<total>K available`` of a
+captured dmesg is the fallback. Normal memblock reservations (kernel image, struct page array,
+crash kernel, firmware) keep MemTotal a few percent below installed RAM on a healthy host.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from memdiag.evidence import Evidence
+from memdiag.facts import FactSet
+from memdiag.hookspecs import hookimpl
+from memdiag.sources import Source, spec
+from memdiag.units import UnitError, parse_size
+
+from memdiag.plugins.sources._readers import quiet_text, text, to_int
+
+MEMORY = "sys/devices/system/memory"
+CRASH_SIZE = "sys/kernel/kexec_crash_size"
+CMDLINE = "proc/cmdline"
+#: More memory blocks than this (1 PiB at 128 MiB each... or a hostile snapshot) are not walked.
+MAX_BLOCKS = 65536
+BUDGET_SECONDS = 1.0
+
+FACTS = (
+    spec("ram.block_size_bytes", "bytes",
+         "Size of one hot-pluggable memory block (/sys/devices/system/memory/block_size_bytes)."),
+    spec("ram.blocks_online", "count", "Memory blocks in state `online`.", unit="memory blocks"),
+    spec("ram.blocks_offline", "count",
+         "Memory blocks present but not online (hot-removed or never onlined).", unit="memory blocks"),
+    spec("ram.installed_bytes", "bytes",
+         "RAM the kernel has online: online memory blocks x block size, or failing that the total "
+         "of the boot line `Memory: avail/total available` in dmesg. Includes what MemTotal leaves "
+         "out (kernel image, struct page array, crash kernel, firmware). A block that spans a hole "
+         "counts whole, so this can be slightly above the DIMMs' size."),
+    spec("ram.boot_total_bytes", "bytes",
+         "Total RAM the kernel found at boot (dmesg `Memory: avail/total available`)."),
+    spec("ram.boot_reserved_bytes", "bytes",
+         "RAM reserved at boot, outside MemTotal (the `reserved` figure of the same dmesg line)."),
+    spec("ram.crashkernel_bytes", "bytes",
+         "Memory reserved for a crash (kdump) kernel, outside MemTotal: /sys/kernel/kexec_crash_size, "
+         "else dmesg `Reserving ... for crashkernel`, else the crashkernel= boot parameter "
+         "(what was asked for; the reservation may have failed)."),
+    spec("ram.memtotal_gap_bytes", "bytes",
+         "ram.installed_bytes - meminfo.MemTotal: RAM online but not in MemTotal. A few percent is "
+         "normal (reservations); more points at a balloon that shrinks MemTotal, a large crash "
+         "kernel or hugepages reserved at boot by firmware."),
+    spec("ram.memtotal_gap_ratio", "ratio", "ram.memtotal_gap_bytes as a share of ram.installed_bytes."),
+)
+
+_BOOT = re.compile(r"Memory: (\d+)K/(\d+)K available(?:.*?(\d+)K reserved)?")
+_DMESG_CRASH = re.compile(r"Reserving (\d+)MB of memory at \d+MB for crashkernel")
+
+
+class RamSource(Source):
+    name = "ram"
+    after = ("meminfo",)
+    facts = FACTS
+
+    def collect(self, ev: Evidence, out: FactSet) -> None:
+        installed = self._blocks(ev, out)
+        dmesg = ev.command("dmesg")
+        if dmesg is not None:
+            self._dmesg(dmesg.text, dmesg.origin, out)
+            if installed is None and "ram.boot_total_bytes" in out:
+                installed = out.get("ram.boot_total_bytes")
+                out.set("ram.installed_bytes", installed, dmesg.origin)
+        self._crashkernel(ev, out, installed)
+        memtotal = out.get("meminfo.MemTotal")
+        if isinstance(installed, int) and installed > 0 and isinstance(memtotal, int):
+            gap = installed - memtotal
+            out.set("ram.memtotal_gap_bytes", gap, "derived: ram.installed_bytes - meminfo.MemTotal")
+            out.set("ram.memtotal_gap_ratio", gap / installed, "derived: ram.memtotal_gap_bytes / ram.installed_bytes")
+
+    def _blocks(self, ev: Evidence, out: FactSet) -> int | None:
+        raw = text(ev, out, self.name, MEMORY + "/block_size_bytes", root_only=False)
+        size = to_int("0x" + raw.strip()) if raw and raw.strip() else None  # printed in hex, no 0x
+        if not size:
+            return None
+        names = [n for n in ev.listdir(MEMORY) if n.startswith("memory") and n[6:].isdigit()]
+        if not names or len(names) > MAX_BLOCKS:
+            return None
+        online = offline = 0
+        stop = time.monotonic() + BUDGET_SECONDS
+        for n in names:
+            state = quiet_text(ev, f"{MEMORY}/{n}/state")
+            if state is None:
+                continue
+            if state.strip() == "online":
+                online += 1
+            else:
+                offline += 1
+            if time.monotonic() > stop:
+                out.problem(self.name, f"memory blocks: gave up after {BUDGET_SECONDS:g} s; "
+                            "installed RAM unknown", ev.origin(MEMORY), "timeout")
+                return None
+        origin = ev.origin(MEMORY)
+        out.set("ram.block_size_bytes", size, ev.origin(MEMORY + "/block_size_bytes"))
+        out.set("ram.blocks_online", online, origin)
+        out.set("ram.blocks_offline", offline, origin)
+        if online == 0:
+            return None
+        out.set("ram.installed_bytes", online * size, origin)
+        return online * size
+
+    def _dmesg(self, raw: str, origin: str, out: FactSet) -> None:
+        m = _BOOT.search(raw)
+        if m:
+            out.set("ram.boot_total_bytes", int(m.group(2)) * 1024, origin)
+            if m.group(3):
+                out.set("ram.boot_reserved_bytes", int(m.group(3)) * 1024, origin)
+        c = _DMESG_CRASH.search(raw)
+        if c:
+            out.set("ram.crashkernel_bytes", int(c.group(1)) * 1024 * 1024, origin)
+
+    def _crashkernel(self, ev: Evidence, out: FactSet, installed: int | None) -> None:
+        raw = text(ev, out, self.name, CRASH_SIZE, root_only=False)
+        if raw is not None and to_int(raw) is not None:
+            out.set("ram.crashkernel_bytes", to_int(raw), ev.origin(CRASH_SIZE))  # sysfs wins
+            return
+        if "ram.crashkernel_bytes" in out:
+            return
+        cmdline = text(ev, out, self.name, CMDLINE, root_only=False)
+        if cmdline is None:
+            return
+        size = crashkernel_from_cmdline(cmdline, installed)
+        if size is not None:
+            out.set("ram.crashkernel_bytes", size, ev.origin(CMDLINE))
+
+
+def crashkernel_from_cmdline(cmdline: str, installed: int | None) -> int | None:
+    """Size asked for by ``crashkernel=`` (Documentation/admin-guide/kdump/kdump.rst):
+    ``256M``, ``256M@16M``, ``512M,high`` or ranges ``1G-4G:192M,4G-:256M`` (chosen by RAM size;
+    unknown without it). Several crashkernel= options (high and low) add up."""
+    total, seen = 0, False
+    for word in cmdline.split():
+        if not word.startswith("crashkernel="):
+            continue
+        value = word.split("=", 1)[1].split("@", 1)[0]
+        size = _crash_value(value, installed)
+        if size is not None:
+            total += size
+            seen = True
+    return total if seen else None
+
+
+def _crash_value(value: str, installed: int | None) -> int | None:
+    try:
+        if ":" not in value:
+            return parse_size(value.split(",", 1)[0])
+        if installed is None:
+            return None
+        for part in value.split(","):
+            rng, _, size = part.partition(":")
+            start, _, end = rng.partition("-")
+            lo = parse_size(start)
+            hi = parse_size(end) if end else None
+            if lo <= installed and (hi is None or installed < hi):
+                return parse_size(size)
+        return 0
+    except UnitError:
+        return None
+
+
+@hookimpl
+def memdiag_fact_sources(register):
+    register(RamSource())
