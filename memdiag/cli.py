@@ -200,8 +200,8 @@ def cmd_explain(args: argparse.Namespace, reg) -> int:
     rs = _rules(args, reg, quiet=True)
     rule = rs.get(args.name)
     spec = cat.get(args.name)
-    if rule is None and spec is None:
-        hint = cat.suggest(args.name)
+    hint = None if cat.is_exact(args.name) else cat.suggest(args.name)
+    if rule is None and (spec is None or hint):
         raise UsageError(f"no fact or rule named '{args.name}'" + (f"; did you mean '{hint}'?" if hint else ""))
     with tempfile.TemporaryDirectory(prefix="memdiag-") as workdir:
         from memdiag.evidence import live
@@ -293,7 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         reg = load_registry(_preparse(argv))
         parser = build_parser(reg)
-        if not any(a in parser._subparsers._group_actions[0].choices for a in argv if not a.startswith("-")) \
+        commands = parser._subparsers._group_actions[0].choices
+        if argv and not argv[0].startswith("-") and argv[0] not in commands:
+            raise UsageError(f"unknown command '{argv[0]}' (commands: {', '.join(sorted(commands))})")
+        if not any(a in commands for a in argv if not a.startswith("-")) \
                 and not any(a in ("-h", "--help", "--version") for a in argv):
             argv.insert(0, "run")
         args = parser.parse_args(argv)

@@ -11,12 +11,14 @@ from typing import Any
 
 from memdiag import __version__
 from memdiag.engine import CONFIDENCES, SEVERITIES, RuleResult
-from memdiag.errors import EXIT_CRITICAL, EXIT_OK, EXIT_WARNING
+from memdiag.errors import EXIT_CRITICAL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARNING
 from memdiag.evidence import Evidence
 from memdiag.facts import UNKNOWN, FactSet
 
 SCHEMA_VERSION = 1
-_RANK = {"ok": -1, **{s: i for i, s in enumerate(SEVERITIES)}}
+_RANK = {"ok": -1, **{s: i for i, s in enumerate(SEVERITIES)}, "unknown": len(SEVERITIES)}
+#: Without one of these there is nothing to diagnose: the verdict is "unknown", not "ok".
+_TOTALS = ("meminfo.MemTotal", "top.mem_total", "free.total")
 
 
 def rfc3339(epoch: float | None = None) -> str:
@@ -51,6 +53,9 @@ def build(ev: Evidence, facts: FactSet, results: list[RuleResult], *, host: str,
                    "summary": f"{top['title']} ({top['confidence']})" + (
                        f"; {len(active) - 1} more finding(s)" if len(active) > 1 else ""),
                    "rule_id": top["rule_id"]}
+    elif not any(name in facts for name in _TOTALS):
+        verdict = {"severity": "unknown", "rule_id": None,
+                   "summary": f"No memory evidence found in {ev.label}: no /proc/meminfo, free or top output"}
     else:
         skipped = sum(r.state == "skipped" for r in results)
         summary = "No memory problem found"
@@ -95,6 +100,6 @@ def _accounting(facts: FactSet) -> dict:
 
 
 def exit_code(doc: dict) -> int:
-    """Nagios-compatible: 0 nothing above info, 1 warning, 2 critical."""
+    """Nagios-compatible: 0 nothing above info, 1 warning, 2 critical, 3 no diagnosis possible."""
     sev = doc["verdict"]["severity"]
-    return EXIT_CRITICAL if sev == "critical" else EXIT_WARNING if sev == "warning" else EXIT_OK
+    return {"critical": EXIT_CRITICAL, "warning": EXIT_WARNING, "unknown": EXIT_UNKNOWN}.get(sev, EXIT_OK)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,17 @@ def _row(row: dict) -> str:
     return f"{name} {format_bytes(size)}" if size is not None else str(name)
 
 
+_HAS = re.compile(r"\bhas\(\s*([A-Za-z_][\w.]*)\s*\)")
+
+
+def _missing(rule: Rule, env: FactEnv) -> list[str]:
+    """Facts whose absence left the condition unknown. Facts the rule tests with has() are
+    optional by the author's own account, so they are named only if nothing else is missing."""
+    names = unknown_names(rule.condition, env)
+    optional = set(_HAS.findall(rule.condition.text))
+    return [n for n in names if n not in optional] or names
+
+
 def _pick(ladder: Ladder, env: FactEnv) -> str:
     for level, when in ladder.steps:
         if when is None:
@@ -101,7 +113,7 @@ def evaluate(rule: Rule, facts: FactSet, *, host: str, now: str, previous: FactS
     try:
         verdict = rule.condition.evaluate(env)
         if verdict is UNKNOWN:
-            missing = unknown_names(rule.condition, env)
+            missing = _missing(rule, env)
             return RuleResult(rule.id, "skipped", f"missing facts: {', '.join(missing) or 'unknown'}", missing, rule=rule)
         if not isinstance(verdict, bool):
             return RuleResult(rule.id, "error", f"condition gave {type(verdict).__name__} {verdict!r}, "

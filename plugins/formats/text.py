@@ -15,7 +15,7 @@ _STYLE = {
     "kernel": ("k", 166), "hugetlb": ("H", 30), "balloon": ("B", 161), "unaccounted": ("?", 196),
     "free": (".", 240),
 }
-_SEV = {"critical": 196, "warning": 214, "info": 39, "ok": 34}
+_SEV = {"critical": 196, "warning": 214, "info": 39, "ok": 34, "unknown": 244}
 
 
 def _paint(text: str, code: int | None, color: bool, bold: bool = False) -> str:
@@ -30,11 +30,12 @@ def render(doc: dict, options: dict) -> str:
     out: list[str] = []
     inp = doc["input"]
     source = "this host" if inp["kind"] == "live" else f"{inp['label']} ({inp['kind']})"
-    out.append(f"memdiag {doc['tool']['version']} - {doc['host']} - {source} - {doc['time']}")
+    out += _wrap(f"memdiag {doc['tool']['version']} - {doc['host']} - {source} - {doc['time']}", width, "")
     out.append("")
     verdict = doc["verdict"]
     sev = verdict["severity"]
-    out.append(_paint(f"{sev.upper()}: {verdict['summary']}", _SEV.get(sev), color, bold=True))
+    for line in _wrap(f"{sev.upper()}: {verdict['summary']}", width, ""):
+        out.append(_paint(line, _SEV.get(sev), color, bold=True))
 
     for f in doc["findings"]:
         out += ["", *_finding(f, width, color)]
@@ -53,7 +54,7 @@ def _finding(f: dict, width: int, color: bool) -> list[str]:
     head = f"[{f['severity'].upper()}] {f['title']} - {f['confidence']}"
     if f.get("suppressed"):
         head += f" (suppressed: {f['suppressed'].get('reason', '')})"
-    lines = [_paint(head, _SEV.get(f["severity"]), color, bold=True)]
+    lines = [_paint(line, _SEV.get(f["severity"]), color, bold=True) for line in _wrap(head, width, "")]
     lines += _wrap(f["message"], width, "  ")
     if f.get("partial"):
         lines += _wrap("Some evidence could not be read in time; confidence was lowered.", width, "  ")

@@ -119,7 +119,7 @@ def account(m: dict[str, int]) -> Accounting | None:
     crosscheck = None
     if all(k in m for k in ("Cached", "AnonPages", "Buffers")):
         crosscheck = m["Cached"] + m["AnonPages"] + m["Buffers"] + hugetlb
-    if "Balloon" in m:
+    if m.get("Balloon"):
         notes.append(f"The kernel counts {format_bytes(m['Balloon'])} as taken by a balloon driver (Balloon line, 6.15+); "
                      "it is part of unaccounted here and shown as its own segment.")
     formula = (f"unaccounted = (MemTotal - MemFree) - kernel - user; kernel = {' + '.join(kernel_terms)}; "
