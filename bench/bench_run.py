@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Time ``memdiag run`` (this host) and ``memdiag analyze SEED`` as whole processes.
+
+    .venv/bin/python bench/bench_run.py [--runs 10] [--memdiag PATH] [--imports 15]
+
+Each command runs once untimed first (it fills the bytecode and rule caches, as any second run
+on a host would find them), then ``--runs`` times; the table gives median/min/max wall time and
+the median and largest peak RSS (the child's ru_maxrss from wait4). The cold first run is shown
+on its own line. Then ``python -X importtime`` shows where start-up goes, and the modules a plain
+``memdiag run`` must not import (yaml, jsonschema, ... once rules are cached) are checked.
+
+Targets (issue 2): a live run under 150 ms wall and 40 MB peak RSS on a 2-core machine.
+Exit status: 0 when the targets and the import check hold, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from _common import (SEED, bench_env, interpreter_of, memdiag_command, print_machine, process_count,
+                     run_measured, summarize, table)
+
+TARGET_MS = 150.0
+TARGET_MIB = 40.0
+#: Must not be imported by a plain diagnosis once the rule packs are cached.
+FORBIDDEN = ("yaml", "jsonschema", "importlib.metadata", "http", "ssl", "sqlite3", "email",
+             "urllib.request", "socket", "asyncio", "pkg_resources")
+
+
+def importtime(python: str, args: list[str], env: dict[str, str]) -> tuple[list[tuple[int, int, str]], set[str]]:
+    """(self µs, cumulative µs, module) for every import of ``memdiag ARGS``, and the module set."""
+    proc = subprocess.run([python, "-X", "importtime", "-m", "memdiag", *args], capture_output=True, text=True,
+                          env=env, cwd=tempfile.gettempdir())
+    rows = []
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        _, self_us, cum_us, name = (p.strip() for p in line.replace("import time:", "|").split("|"))
+        rows.append((int(self_us), int(cum_us), name))
+    return rows, {name.strip() for _, _, name in rows}
+
+
+def forbidden_in(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == f or m.startswith(f + ".") for f in FORBIDDEN))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--memdiag", help="memdiag executable (default: the repository venv's)")
+    ap.add_argument("--seed", default=str(SEED), help="captured folder for the analyze row")
+    ap.add_argument("--imports", type=int, default=15, metavar="N", help="show the N costliest imports")
+    ap.add_argument("--no-bytecode", action="store_true",
+                    help="measure without cached bytecode (every module compiled on every run)")
+    args = ap.parse_args()
+
+    exe = memdiag_command(args.memdiag)
+    cache = tempfile.mkdtemp(prefix="memdiag-bench-")
+    env = bench_env(cache, bytecode=not args.no_bytecode)
+    print_machine()
+    print(f"memdiag: {exe}; {process_count()} processes on this host; {args.runs} runs each; "
+          f"bytecode {'not ' if args.no_bytecode else ''}cached\n")
+
+    commands = [("memdiag run (live)", [exe, "run", "--no-sinks"]),
+                ("memdiag analyze seed-case", [exe, "analyze", args.seed, "--no-sinks"])]
+    rows, ok = [], True
+    try:
+        for label, argv in commands:
+            cold = run_measured(argv, env)
+            samples = [run_measured(argv, env) for _ in range(args.runs)]
+            s = summarize(label, samples)
+            rows.append((label + " [cold, 1st]", 1, cold.wall * 1000, cold.wall * 1000, cold.wall * 1000,
+                         cold.maxrss / 1024, cold.maxrss / 1024, str(cold.code)))
+            rows.append((label, s.runs, s.median_ms, s.min_ms, s.max_ms, s.rss_mib, s.rss_max_mib,
+                         ",".join(map(str, sorted(s.codes)))))
+            if label.startswith("memdiag run"):
+                live = s
+        print(table(("command", "runs", "median ms", "min ms", "max ms", "RSS MiB", "max RSS MiB", "exit"), rows))
+        met_time, met_rss = live.median_ms < TARGET_MS, live.rss_mib < TARGET_MIB
+        print(f"\ntarget live run < {TARGET_MS:.0f} ms: {'met' if met_time else 'MISSED'} "
+              f"({live.median_ms:.1f} ms); < {TARGET_MIB:.0f} MB peak RSS: {'met' if met_rss else 'MISSED'} "
+              f"({live.rss_mib:.1f} MiB)")
+        ok = met_time and met_rss
+
+        python = interpreter_of(exe)
+        imports, modules = importtime(python, ["run", "--no-sinks"], env)
+        imports, modules = importtime(python, ["run", "--no-sinks"], env)  # second: bytecode cached
+        total = sum(s for s, _, _ in imports) / 1000
+        print(f"\nimports of a plain 'memdiag run': {len(imports)} modules, {total:.1f} ms in all")
+        top = sorted(imports, reverse=True)[: args.imports]
+        print(table(("module", "self ms", "incl. ms"), [(n, s / 1000, c / 1000) for s, c, n in top]))
+        bad = forbidden_in(modules)
+        print(f"\nmust not be imported on a plain run ({', '.join(FORBIDDEN)}): "
+              + ("none imported - ok" if not bad else "IMPORTED: " + ", ".join(bad)))
+        ok = ok and not bad
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
