@@ -162,7 +162,7 @@ def groups(fleet: Fleet) -> list[Group]:
 
 
 def counts(fleet: Fleet) -> dict[str, int]:
-    out = {"critical": 0, "warning": 0, "info": 0, "ok": 0}
+    out = {"critical": 0, "warning": 0, "unknown": 0, "info": 0, "ok": 0}
     for r in fleet.hosts:
         out[r.severity] = out.get(r.severity, 0) + 1
     out["failed"] = len(fleet.failed)
@@ -171,22 +171,23 @@ def counts(fleet: Fleet) -> dict[str, int]:
 
 def exit_code(fleet: Fleet) -> int:
     """The worst state across hosts, by Nagios precedence: critical, warning, unknown (a host
-    without a result), ok. A failed host must not hide a critical one, nor be reported as ok."""
+    without a result or without memory evidence), ok. A failed host must not hide a critical
+    one, nor pass for ok."""
     c = counts(fleet)
     if c["critical"]:
         return EXIT_CRITICAL
     if c["warning"]:
         return EXIT_WARNING
-    if c["failed"]:
+    if c["failed"] or c["unknown"]:
         return EXIT_UNKNOWN
     return EXIT_OK
 
 
 def ordered(fleet: Fleet) -> list[HostResult | Failed]:
-    """Table order: critical, warning, then hosts without a result (they need a look too), then
-    info and ok; by host name within each."""
-    urgent = [r for r in fleet.hosts if severity_rank(r.severity) <= severity_rank("warning")]
-    calm = [r for r in fleet.hosts if severity_rank(r.severity) > severity_rank("warning")]
+    """Table order: critical, warning, hosts whose evidence held no memory data (unknown) and
+    hosts without a result (failed), then info and ok; by host name within each."""
+    urgent = [r for r in fleet.hosts if severity_rank(r.severity) <= severity_rank("unknown")]
+    calm = [r for r in fleet.hosts if severity_rank(r.severity) > severity_rank("unknown")]
     return [*urgent, *fleet.failed, *calm]
 
 
@@ -215,7 +216,7 @@ def _unaccounted(r: HostResult) -> str:
 def _counts_line(fleet: Fleet) -> str:
     c = counts(fleet)
     n = len(fleet.hosts) + c["failed"]
-    parts = [f"{c[k]} {k}" for k in ("critical", "warning", "info", "ok", "failed") if c[k]]
+    parts = [f"{c[k]} {k}" for k in ("critical", "warning", "unknown", "failed", "info", "ok") if c[k]]
     return f"{n} host{'s' if n != 1 else ''}: " + (", ".join(parts) or "none")
 
 

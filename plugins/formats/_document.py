@@ -13,17 +13,19 @@ from typing import Any
 
 from memdiag.units import format_bytes, format_ratio
 
-#: Severities from most to least urgent; "ok" is a verdict only, never a finding's severity.
-SEVERITY_ORDER = ("critical", "warning", "info", "ok")
+#: Verdict severities from most to least urgent, in Nagios precedence: "unknown" (the input held
+#: no memory evidence at all) needs a look before anything calm. Findings are never "ok"/"unknown".
+SEVERITY_ORDER = ("critical", "warning", "unknown", "info", "ok")
 _RANK = {name: i for i, name in enumerate(SEVERITY_ORDER)}
 
 #: Verdict severity -> (Nagios state word, exit code); the CLI maps verdicts to the same codes.
-NAGIOS_STATE = {"ok": ("OK", 0), "info": ("OK", 0), "warning": ("WARNING", 1), "critical": ("CRITICAL", 2)}
 UNKNOWN_STATE = ("UNKNOWN", 3)
+NAGIOS_STATE = {"ok": ("OK", 0), "info": ("OK", 0), "warning": ("WARNING", 1), "critical": ("CRITICAL", 2),
+                "unknown": UNKNOWN_STATE}
 
 
 def severity_rank(severity: str | None) -> int:
-    """Sort key: critical 0 ... ok 3; anything unexpected sorts last."""
+    """Sort key: critical 0 ... ok 4; anything unexpected sorts last."""
     return _RANK.get(severity or "", len(SEVERITY_ORDER))
 
 

@@ -26,14 +26,16 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'n
 
 #: Colours of the usual accounting parts; other keys take the next colour of the fallback list.
 PART_COLOURS = {
-    "kernel": "#7e57c2",
-    "user": "#1e88e5",
     "anon": "#1e88e5",
+    "user": "#1e88e5",
     "cache": "#4fc3f7",
-    "page_cache": "#4fc3f7",
+    "shmem": "#26c6da",
+    "slab": "#9575cd",
+    "kernel": "#7e57c2",
+    "hugetlb": "#00897b",
     "hugepages": "#00897b",
-    "unaccounted": "#e53935",
     "free": "#9ccc65",
+    "unaccounted": "#e53935",
 }
 FALLBACK_COLOURS = ("#fb8c00", "#8d6e63", "#26a69a", "#ec407a", "#5c6bc0", "#78909c")
 
@@ -96,13 +98,16 @@ def breakdown_svg(bd: Breakdown, colours: list[str]) -> str:
             f'<rect class="segment" data-key="{_e(part.key)}" data-bytes="{part.bytes}" x="{x:.2f}" y="{bar_y}" '
             f'width="{w:.2f}" height="{bar_h}" fill="{colour}"><title>{_e(tip)}</title></rect>'
         )
-        if w >= 90:
-            label = part.label if len(part.label) * 8 < w - 12 else part.key
+        # Labels only where they fit (about 9 px per bold character, 8 px per plain one);
+        # the table below names every part anyway.
+        label = next((t for t in (part.label, part.key) if len(t) * 9 <= w - 10), None)
+        value = next((t for t in (f"{part.display} · {part.percent}", part.percent) if len(t) * 8 <= w - 10), None)
+        if label and value:
             pieces.append(
                 f'<text x="{x + w / 2:.2f}" y="{bar_y + 28}" text-anchor="middle" fill="#fff" '
                 f'font-size="16" font-weight="600" font-family="sans-serif">{_e(label)}</text>'
                 f'<text x="{x + w / 2:.2f}" y="{bar_y + 50}" text-anchor="middle" fill="#fff" '
-                f'font-size="15" font-family="sans-serif">{_e(part.display)} · {_e(part.percent)}</text>'
+                f'font-size="15" font-family="sans-serif">{_e(value)}</text>'
             )
         x += w
     pieces.append("</svg>")

@@ -1,0 +1,78 @@
+"""``memdiag check`` (a live diagnosis as a monitoring check) and ``--format nagios`` on real
+diagnoses: plugin output whose state word always matches the exit code, 0-3 only."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from .helpers import HERE, memdiag
+from .test_fleet_nagios import STATUS, WORDS, perf_items
+
+HOSTS = HERE / "hosts"
+
+
+def check(*args: str, env: dict | None = None):
+    proc = memdiag("check", *args, env={**os.environ, **(env or {})})
+    assert proc.returncode in WORDS, proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith(f"MEMDIAG {WORDS[proc.returncode]} - "), proc.stdout
+    return proc
+
+
+def test_live_check_answers_in_plugin_format():
+    proc = check()
+    assert STATUS.match(proc.stdout.splitlines()[0])
+    items = perf_items(proc.stdout)
+    assert int(items["mem_total"].group("value")) > 0  # the live /proc/meminfo was read
+
+
+@pytest.mark.parametrize("host, code, finding", [
+    ("vmware-guest", 1, "vmware-balloon(warning)"),
+    ("balloon-critical", 2, "vmware-balloon(critical)"),
+    ("healthy", 0, None),
+])
+def test_check_of_captured_hosts(host, code, finding):
+    proc = check(str(HOSTS / host))
+    assert proc.returncode == code
+    if finding:
+        assert f"1 finding: {finding}" in proc.stdout.splitlines()[0]
+    # the same diagnosis through the lead's CLI and --format nagios gives the same answer
+    analyzed = memdiag("analyze", str(HOSTS / host), "--format", "nagios")
+    assert analyzed.returncode == code
+    assert analyzed.stdout.splitlines()[0].split(" | ")[0] == proc.stdout.splitlines()[0].split(" | ")[0]
+
+
+def test_founding_case_perfdata():
+    items = perf_items(check(str(HOSTS / "vmware-guest")).stdout)
+    assert items["mem_unaccounted"].group(0) == "'mem_unaccounted'=5444485120B;;;0;8185937920"
+    assert items["mem_unaccounted_ratio"].group("value") == "66.51"
+    assert items["findings_warning"].group(0) == "'findings_warning'=1;0;;0"
+
+
+def test_live_check_of_another_root():
+    """MEMDIAG_ROOT points the live diagnosis at another root, as for a container's host mount."""
+    proc = check(env={"MEMDIAG_ROOT": str(HOSTS / "vmware-guest")})
+    assert proc.returncode == 1 and "vmware-balloon(warning)" in proc.stdout
+
+
+def test_no_memory_evidence_is_unknown(tmp_path):
+    proc = check(str(tmp_path))
+    assert proc.returncode == 3
+    # an empty folder is either refused by an input opener or diagnosed to an "unknown" verdict
+    assert proc.stdout.startswith("MEMDIAG UNKNOWN - ") and str(tmp_path) in proc.stdout.splitlines()[0]
+
+
+def test_memdiag_failure_is_unknown_not_a_traceback(tmp_path):
+    proc = check(str(tmp_path / "missing"))
+    assert proc.returncode == 3
+    assert proc.stdout == f"MEMDIAG UNKNOWN - {tmp_path / 'missing'}: no such file or folder\n"
+    assert "Traceback" not in proc.stderr
+
+
+def test_check_output_is_the_same_in_any_locale():
+    a = check(str(HOSTS / "vmware-guest"), env={"LC_ALL": "de_DE.UTF-8", "LANG": "de_DE.UTF-8"}).stdout
+    b = check(str(HOSTS / "vmware-guest"), env={"LC_ALL": "C"}).stdout
+    assert a.split(" | ")[1] == b.split(" | ")[1]
+    assert "," not in a.split(" | ")[1].splitlines()[0]
