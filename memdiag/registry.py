@@ -1,8 +1,14 @@
 """Plugin loading: built-ins first, then installed entry points and loose plugin files.
 
-Each third-party plugin is loaded on its own; one that fails to import or raises in a hook is
-reported in one line and skipped, so a broken chat sink can never block a diagnosis
-(``--strict-plugins`` makes it fatal instead, for plugin authors).
+Discovery: built-ins (:data:`BUILTIN_PLUGINS`), then the ``memdiag`` entry-point group of every
+installed distribution, then ``*.py`` files in ``--plugins-dir`` folders and
+``/etc/memdiag/plugins.d``. ``MEMDIAG_PLUGINS=a,b`` limits third-party plugins to those names
+(empty: none); ``-p no:NAME`` blocks one, built-ins included.
+
+Isolation: each plugin is imported, registered and asked for its registrations on its own. One
+that fails to import, implements a hook memdiag does not have, registers something malformed or
+already taken, or raises in a hook is reported in one line and *all* of its registrations are
+dropped; the diagnosis goes on without it. ``--strict-plugins`` makes that fatal, for authors.
 
 Entry points are found by reading ``*.dist-info/entry_points.txt`` on ``sys.path`` directly:
 ``importlib.metadata`` costs ~30 ms of start-up on every run, on hosts that are already in trouble.
@@ -10,10 +16,12 @@ Entry points are found by reading ``*.dist-info/entry_points.txt`` on ``sys.path
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -34,6 +42,19 @@ BUILTIN_PLUGINS = (
     "memdiag.plugins.sources.platform",
     "memdiag.plugins.sources.commands",
     "memdiag.plugins.sources.accounting",
+    "memdiag.plugins.sources.balloon",
+    "memdiag.plugins.sources.ram",
+    "memdiag.plugins.sources.zfs",
+    "memdiag.plugins.sources.hugepages",
+    "memdiag.plugins.sources.slab",
+    "memdiag.plugins.sources.cgroups",
+    "memdiag.plugins.sources.pressure",
+    "memdiag.plugins.sources.sysctl",
+    "memdiag.plugins.sources.tmpfs",
+    "memdiag.plugins.sources.zram",
+    "memdiag.plugins.sources.gpu",
+    "memdiag.plugins.sources.pss",
+    "memdiag.plugins.sources.container",
     "memdiag.plugins.rulepacks",
     "memdiag.plugins.formats.text",
     "memdiag.plugins.formats.json",
@@ -41,16 +62,45 @@ BUILTIN_PLUGINS = (
     "memdiag.plugins.formats.markdown",
     "memdiag.plugins.formats.html",
     "memdiag.plugins.fleet",
+    "memdiag.plugins.inputs",
+    "memdiag.plugins.collect",
+    "memdiag.plugins.sinks",
+    "memdiag.plugins.plugincmd",
 )
+
+#: What each hook's ``register`` stages: hook name -> registry attribute it fills.
+HOOK_TARGETS = {
+    "memdiag_fact_sources": "sources",
+    "memdiag_rule_packs": "rule_packs",
+    "memdiag_sinks": "sinks",
+    "memdiag_report_formats": "formats",
+    "memdiag_inputs": "inputs",
+    "memdiag_commands": "commands",
+}
 
 
 @dataclass
 class PluginInfo:
+    """One plugin as ``memdiag plugins`` shows it."""
+
     name: str
     origin: str  # "builtin", "entry point", or the file it came from
     version: str = ""
+    #: where the code is: a module name, an entry point's "module:attr", or a file path
+    target: str = ""
+    #: the distribution an entry point belongs to (its dist-info name)
+    dist: str = ""
     hooks: list[str] = field(default_factory=list)
+    #: what it registered, by kind: {"sources": ["meminfo"], "sinks": ["slack"], ...}
+    provides: dict[str, list[str]] = field(default_factory=dict)
     error: str = ""
+    #: why it was not loaded at all ("blocked by -p no:NAME", "not in MEMDIAG_PLUGINS")
+    skipped: str = ""
+    load_seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.error else "skipped" if self.skipped else "loaded"
 
 
 @dataclass
@@ -64,18 +114,34 @@ class Registry:
     inputs: list[tuple[str, Callable]] = field(default_factory=list)
     commands: dict[str, tuple[str, Callable, Callable]] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
+    #: ``-p no:NAME`` names that matched no plugin (likely typos)
+    unknown_blocked: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[PluginInfo]:
         return [p for p in self.plugins if p.error]
 
+    def plugin(self, name: str) -> PluginInfo | None:
+        return next((p for p in self.plugins if p.name == name), None)
 
-def _entry_points(group: str) -> list[tuple[str, str, str]]:
-    """(name, "module:attr" value, distribution version) for ``group``, without importlib.metadata."""
+
+_current: Registry | None = None
+
+
+def current() -> Registry | None:
+    """The registry the running command was built from (for commands such as ``plugins``)."""
+    return _current
+
+
+# -- discovery --------------------------------------------------------------------------------
+
+def _entry_points(group: str) -> list[tuple[str, str, str, str]]:
+    """(name, "module:attr", distribution version, distribution) for ``group``, read from
+    dist-info folders on ``sys.path`` without importlib.metadata; the first of a name wins."""
     found, seen = [], set()
     for base in sys.path:
         try:
-            entries = os.listdir(base or ".")
+            entries = sorted(os.listdir(base or "."))
         except OSError:
             continue
         for entry in entries:
@@ -88,7 +154,7 @@ def _entry_points(group: str) -> list[tuple[str, str, str]]:
             except OSError:
                 continue
             dist = entry.rsplit(".", 1)[0]
-            version = dist.split("-", 1)[1] if "-" in dist else ""
+            dist_name, _, version = dist.partition("-")
             section = None
             for line in text.splitlines():
                 line = line.strip()
@@ -100,7 +166,7 @@ def _entry_points(group: str) -> list[tuple[str, str, str]]:
                     name, value = (p.strip() for p in line.split("=", 1))
                     if name not in seen:
                         seen.add(name)
-                        found.append((name, value, version))
+                        found.append((name, value, version, dist_name))
     return found
 
 
@@ -118,9 +184,21 @@ def _load_file(path: str) -> Any:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module  # dataclasses and pickling look their module up here
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
     return module
 
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# -- loading ----------------------------------------------------------------------------------
 
 def load(
     *,
@@ -133,74 +211,170 @@ def load(
     """Load built-in and third-party plugins and collect what they register.
 
     ``allow`` (from ``MEMDIAG_PLUGINS``) limits third-party plugins to those names; ``blocked``
-    (from ``-p no:NAME``) removes plugins, built-ins included.
+    (from ``-p no:NAME``) removes plugins, built-ins included. ``autoload=False`` skips entry
+    points (tests use it to see only the built-ins).
     """
+    global _current
     pm = pluggy.PluginManager("memdiag")
     pm.add_hookspecs(hookspecs)
     reg = Registry()
+    loaded: list[tuple[PluginInfo, Any]] = []
+    matched: set[str] = set()
 
-    def add(name: str, obtain: Callable[[], Any], origin: str, version: str = "") -> None:
-        info = PluginInfo(name, origin, version)
+    def fail(info: PluginInfo, message: str, exc: BaseException | None = None) -> None:
+        info.error = message
+        if strict:
+            raise UsageError(f"plugin {info.name} ({info.origin}) failed: {message}") from exc
+
+    def add(info: PluginInfo, obtain: Callable[[], Any], *, third_party: bool) -> None:
         reg.plugins.append(info)
+        if info.name in blocked or info.target in blocked:
+            matched.update({info.name, info.target})
+            info.skipped = f"blocked by -p no:{info.name}"
+            return
+        if third_party and allow is not None and info.name not in allow:
+            info.skipped = "not in MEMDIAG_PLUGINS"
+            return
+        started = time.perf_counter()
         try:
             plugin = obtain()
-            pm.register(plugin, name=name)
-            info.hooks = sorted(h.name for h in (pm.get_hookcallers(plugin) or []))
+            pm.register(plugin, name=info.name)
         except Exception as exc:  # a broken plugin is reported, never fatal unless strict
-            info.error = f"{type(exc).__name__}: {exc}"
-            if strict:
-                raise UsageError(f"plugin {name} ({origin}) failed to load: {info.error}") from exc
+            fail(info, _one_line(exc), exc)
+            return
+        finally:
+            info.load_seconds = time.perf_counter() - started
+        callers = pm.get_hookcallers(plugin) or []
+        info.hooks = sorted(h.name for h in callers)
+        info.version = info.version or str(getattr(plugin, "__version__", "") or "")
+        unknown = [h.name for h in callers if not h.has_spec()]
+        if unknown:
+            pm.unregister(plugin)
+            hint = difflib.get_close_matches(unknown[0], list(HOOK_TARGETS), n=1)
+            fail(info, f"implements {unknown[0]}, which is not a memdiag hook"
+                       + (f" (did you mean {hint[0]}?)" if hint else ""))
+            return
+        loaded.append((info, plugin))
 
     from memdiag import __version__
 
     for modname in BUILTIN_PLUGINS:
-        short = modname.rsplit(".", 1)[1]
-        if short in blocked or modname in blocked:
-            continue
-        add(short, lambda m=modname: importlib.import_module(m), "builtin", __version__)
-
+        info = PluginInfo(modname.rsplit(".", 1)[1], "builtin", __version__, modname)
+        add(info, lambda m=modname: importlib.import_module(m), third_party=False)
     if autoload:
-        for name, value, version in _entry_points(ENTRY_POINT_GROUP):
-            if name in blocked or (allow is not None and name not in allow):
-                continue
-            add(name, lambda v=value: _load_object(v), "entry point", version)
+        for name, value, version, dist in _entry_points(ENTRY_POINT_GROUP):
+            add(PluginInfo(name, "entry point", version, value, dist), lambda v=value: _load_object(v),
+                third_party=True)
     for folder in plugins_dirs or ():
         try:
             files = sorted(f for f in os.listdir(folder) if f.endswith(".py") and not f.startswith("_"))
         except OSError:
             continue
         for fname in files:
-            name = fname[:-3]
-            if name in blocked or (allow is not None and name not in allow):
-                continue
             path = os.path.join(folder, fname)
-            add(name, lambda p=path: _load_file(p), path)
+            add(PluginInfo(fname[:-3], path, target=path), lambda p=path: _load_file(p), third_party=True)
 
-    _collect(pm, reg, strict)
+    reg.unknown_blocked = sorted(b for b in blocked if b not in matched)
+    _collect(pm, reg, loaded, fail)
+    _current = reg
     return reg
 
 
-def _collect(pm: pluggy.PluginManager, reg: Registry, strict: bool) -> None:
-    """Call every registration hook plugin by plugin, so one that raises is isolated."""
-    by_name = {p.name: p for p in reg.plugins}
-    hooks: dict[str, Callable[..., Callable]] = {
-        "memdiag_fact_sources": lambda plug: reg.sources.append,
-        "memdiag_rule_packs": lambda plug: lambda path: reg.rule_packs.append((str(path), plug)),
-        "memdiag_sinks": lambda plug: lambda name, factory: reg.sinks.__setitem__(name, factory),
-        "memdiag_report_formats": lambda plug: lambda name, render: reg.formats.__setitem__(name, render),
-        "memdiag_inputs": lambda plug: lambda name, opener: reg.inputs.append((name, opener)),
-        "memdiag_commands": lambda plug: lambda name, help, configure, run: reg.commands.__setitem__(
-            name, (help, configure, run)
-        ),
-    }
-    for hook_name, make in hooks.items():
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            try:
-                impl.function(register=make(impl.plugin_name))
-            except Exception as exc:
-                msg = f"{hook_name} raised {type(exc).__name__}: {exc}"
-                info = by_name.get(impl.plugin_name)
-                if info is not None:
-                    info.error = msg
-                if strict:
-                    raise UsageError(f"plugin {impl.plugin_name}: {msg}") from exc
+class _Invalid(Exception):
+    """A registration that is not what the hook expects."""
+
+
+def _stage(hook: str, staged: list[tuple[str, Any]]) -> Callable[..., None]:
+    """The ``register`` callback for ``hook``: checks each registration and stages it."""
+
+    def callable_(what: str, value: Any) -> None:
+        if not callable(value):
+            raise _Invalid(f"{hook}: {what} is not callable")
+
+    def name(value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise _Invalid(f"{hook}: the name must be a non-empty string, not {value!r}")
+        return value
+
+    if hook == "memdiag_fact_sources":
+        def register(source: Any) -> None:
+            if not isinstance(getattr(source, "name", None), str) or not callable(getattr(source, "collect", None)):
+                raise _Invalid(f"{hook}: {source!r} is not a fact source (needs a name and collect())")
+            staged.append(("sources", source))
+    elif hook == "memdiag_rule_packs":
+        def register(path: Any) -> None:
+            path = os.fspath(path)
+            if not os.path.exists(path):
+                raise _Invalid(f"{hook}: no such rule file or folder: {path}")
+            staged.append(("rule_packs", path))
+    elif hook in ("memdiag_sinks", "memdiag_report_formats", "memdiag_inputs"):
+        def register(key: Any, func: Any) -> None:
+            callable_(repr(key), func)
+            staged.append((HOOK_TARGETS[hook], (name(key), func)))
+    else:  # memdiag_commands
+        def register(key: Any, help: str, configure: Callable, run: Callable) -> None:
+            callable_("configure", configure)
+            callable_("run", run)
+            staged.append(("commands", (name(key), (str(help), configure, run))))
+    return register
+
+
+def _collect(pm: pluggy.PluginManager, reg: Registry, loaded: list[tuple[PluginInfo, Any]],
+             fail: Callable[..., None]) -> None:
+    """Ask each plugin for its registrations, all hooks at once, and commit them only if every
+    hook succeeded and no name clashes with one registered before."""
+    from memdiag.cli import BUILTIN_COMMANDS
+
+    taken: dict[str, dict[str, str]] = {k: {} for k in ("sources", "sinks", "formats", "inputs", "commands")}
+    for command in BUILTIN_COMMANDS:
+        taken["commands"][command] = "memdiag itself"
+    for info, plugin in loaded:
+        staged: list[tuple[str, Any]] = []
+        try:
+            for caller in pm.get_hookcallers(plugin) or []:
+                for impl in caller.get_hookimpls():
+                    if impl.plugin is plugin:
+                        impl.function(register=_stage(caller.name, staged))
+            clash = _clash(staged, taken)
+            if clash:
+                raise _Invalid(clash)
+        except Exception as exc:
+            pm.unregister(plugin)
+            fail(info, str(exc) if isinstance(exc, _Invalid) else f"raised {_one_line(exc)}", exc)
+            continue
+        for kind, value in staged:
+            key = _key(kind, value)
+            info.provides.setdefault(kind, []).append(key)
+            if kind in taken:
+                taken[kind][key] = info.name
+            if kind == "sources":
+                reg.sources.append(value)
+            elif kind == "rule_packs":
+                reg.rule_packs.append((value, info.name))
+            elif kind == "inputs":
+                reg.inputs.append(value)
+            else:
+                getattr(reg, kind)[value[0]] = value[1]
+
+
+def _key(kind: str, value: Any) -> str:
+    if kind == "sources":
+        return value.name
+    if kind == "rule_packs":
+        return value
+    return value[0]
+
+
+def _clash(staged: list[tuple[str, Any]], taken: dict[str, dict[str, str]]) -> str:
+    mine: set[tuple[str, str]] = set()
+    for kind, value in staged:
+        if kind not in taken:
+            continue
+        key = _key(kind, value)
+        owner = taken[kind].get(key) or ("this plugin, twice" if (kind, key) in mine else None)
+        if owner:
+            what = {"sources": "fact source", "sinks": "sink type", "formats": "report format",
+                    "inputs": "input opener", "commands": "command"}[kind]
+            return f"{what} '{key}' is already registered by {owner}"
+        mine.add((kind, key))
+    return ""

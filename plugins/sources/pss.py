@@ -1,0 +1,147 @@
+"""pss - proportional and unique set sizes from /proc/PID/smaps_rollup, within a budget.
+
+RSS counts a shared page in every process that maps it; PSS divides it among them, so summed PSS
+is what processes really use. But reading smaps_rollup walks the target's page tables under its
+mmap lock - on a host in trouble that is not free. So only the largest processes by RSS (from the
+cheap statm) are read, up to a budget in processes and in seconds, and the facts say how much of
+all RSS the read ones cover.
+
+Reconciliation: summed over every process, Pss_Anon ~ AnonPages and Pss_File + Pss_Shmem ~ Mapped,
+so sum(Pss) ~ AnonPages + Mapped (memory-accounting.md section 5).
+"""
+
+from __future__ import annotations
+
+import time
+
+from memdiag.evidence import Evidence, Unreadable
+from memdiag.facts import FactSet
+from memdiag.hookspecs import hookimpl
+from memdiag.sources import Source, spec
+
+from memdiag.plugins.sources._readers import PAGE, quiet_text
+
+TOP = 10
+FIELDS = {"Rss": "rss", "Pss": "pss", "Pss_Anon": "pss_anon", "Pss_File": "pss_file",
+          "Pss_Shmem": "pss_shmem", "Private_Clean": "private_clean",
+          "Private_Dirty": "private_dirty", "SwapPss": "swap_pss"}
+
+FACTS = (
+    spec("pss.total_bytes", "bytes", "Sum of Pss over the processes read: memory they map, shared pages split among sharers."),
+    spec("pss.anon_bytes", "bytes", "Sum of Pss_Anon over the processes read."),
+    spec("pss.file_bytes", "bytes", "Sum of Pss_File over the processes read."),
+    spec("pss.shmem_bytes", "bytes", "Sum of Pss_Shmem over the processes read."),
+    spec("pss.uss_bytes", "bytes",
+         "Sum of USS (Private_Clean + Private_Dirty) over the processes read: memory freed if they all exited."),
+    spec("pss.swap_pss_bytes", "bytes", "Sum of SwapPss over the processes read: their share of used swap."),
+    spec("pss.processes_read", "count", "Processes whose smaps_rollup was read.", unit="processes"),
+    spec("pss.processes_total", "count", "Processes with resident memory seen (statm).", unit="processes"),
+    spec("pss.denied", "count", "Processes whose smaps_rollup was refused (permission: not root).", unit="processes"),
+    spec("pss.rss_coverage_ratio", "ratio", "Share of all processes' RSS held by the processes read."),
+    spec("pss.complete", "bool", "Every process with resident memory was read: the sums cover the whole host."),
+    spec("pss.top", "table",
+         f"The {TOP} processes with the largest PSS: pid, process, pss_bytes, uss_bytes, rss_bytes, swap_pss_bytes."),
+    spec("pss.expected_bytes", "bytes",
+         "What summed PSS should come to over every process: meminfo AnonPages + Mapped."),
+    spec("pss.reconciliation_ratio", "ratio",
+         "pss.total_bytes / pss.expected_bytes. Near 1 when pss.complete; lower when processes "
+         "were skipped (see pss.rss_coverage_ratio). Only meaningful as a check when complete."),
+    spec("pss.anon_reconciliation_ratio", "ratio", "Sum of Pss_Anon / meminfo AnonPages (same caveat)."),
+)
+
+
+class PssSource(Source):
+    name = "pss"
+    after = ("meminfo",)
+    facts = FACTS
+    timeout = 4.0
+    #: the budget: at most this many processes, this many seconds
+    max_processes = 64
+    budget_seconds = 1.0
+    max_statm = 100000
+
+    def collect(self, ev: Evidence, out: FactSet) -> None:
+        stop = time.monotonic() + self.budget_seconds
+        rss: list[tuple[int, str]] = []
+        scanned_all = True
+        for pid in (p for p in ev.listdir("proc") if p.isdigit()):
+            if len(rss) >= self.max_statm or time.monotonic() > stop:
+                scanned_all = False
+                break
+            statm = quiet_text(ev, f"proc/{pid}/statm")
+            parts = statm.split() if statm else []
+            if len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) > 0:
+                rss.append((int(parts[1]) * PAGE, pid))
+        if not rss:
+            return
+        rss.sort(reverse=True)
+        totals = dict.fromkeys(FIELDS.values(), 0)
+        rows, denied, covered = [], 0, 0
+        for rss_bytes, pid in rss:
+            if len(rows) >= self.max_processes or time.monotonic() > stop:
+                break
+            try:
+                raw = ev.read_text(f"proc/{pid}/smaps_rollup")
+            except Unreadable as exc:
+                denied += exc.kind == "permission"
+                continue
+            values = parse_rollup(raw) if raw else {}
+            if "pss" not in values:
+                continue  # exited, kernel without smaps_rollup (< 4.14), or a kernel thread
+            for key in totals:
+                totals[key] += values.get(key, 0)
+            covered += rss_bytes
+            rows.append({"pid": int(pid), "pss_bytes": values["pss"],
+                         "uss_bytes": values.get("private_clean", 0) + values.get("private_dirty", 0),
+                         "rss_bytes": values.get("rss", rss_bytes), "swap_pss_bytes": values.get("swap_pss", 0)})
+        origin = ev.origin("proc/*/smaps_rollup")
+        if denied:
+            out.problem(self.name, f"smaps_rollup of {denied} processes not readable "
+                        "(permission: needs root or the process's own user)", origin, "permission")
+        out.set("pss.processes_total", len(rss), ev.origin("proc/*/statm"))
+        out.set("pss.processes_read", len(rows), origin)
+        out.set("pss.denied", denied, origin)
+        if not rows:
+            return
+        all_rss = sum(r for r, _ in rss)
+        out.set("pss.rss_coverage_ratio", covered / all_rss if all_rss else None, origin)
+        out.set("pss.complete", scanned_all and len(rows) == len(rss), origin)
+        for fact, key in (("pss.total_bytes", "pss"), ("pss.anon_bytes", "pss_anon"),
+                          ("pss.file_bytes", "pss_file"), ("pss.shmem_bytes", "pss_shmem"),
+                          ("pss.swap_pss_bytes", "swap_pss")):
+            out.set(fact, totals[key], origin)
+        out.set("pss.uss_bytes", totals["private_clean"] + totals["private_dirty"], origin)
+        top = sorted(rows, key=lambda r: r["pss_bytes"], reverse=True)[:TOP]
+        for r in top:
+            comm = quiet_text(ev, f"proc/{r['pid']}/comm")
+            r["process"] = comm.strip() if comm else None
+        out.set("pss.top", top, origin)
+        self._reconcile(out, totals)
+
+    def _reconcile(self, out: FactSet, totals: dict[str, int]) -> None:
+        anon, mapped = out.get("meminfo.AnonPages"), out.get("meminfo.Mapped")
+        if not (isinstance(anon, int) and isinstance(mapped, int)):
+            return
+        where = "derived: smaps_rollup sums vs meminfo AnonPages + Mapped"
+        out.set("pss.expected_bytes", anon + mapped, where)
+        if anon + mapped:
+            out.set("pss.reconciliation_ratio", totals["pss"] / (anon + mapped), where)
+        if anon:
+            out.set("pss.anon_reconciliation_ratio", totals["pss_anon"] / anon, where)
+
+
+def parse_rollup(raw: str) -> dict[str, int]:
+    """``Pss:   1234 kB`` lines -> {"pss": bytes, ...} for the fields memdiag uses."""
+    values = {}
+    for line in raw.splitlines():
+        key, sep, rest = line.partition(":")
+        name = FIELDS.get(key.strip())
+        parts = rest.split()
+        if sep and name and parts and parts[0].isdigit():
+            values[name] = int(parts[0]) * 1024
+    return values
+
+
+@hookimpl
+def memdiag_fact_sources(register):
+    register(PssSource())

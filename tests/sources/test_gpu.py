@@ -1,0 +1,78 @@
+"""The gpu source: DRM fdinfo memory per region, de-duplicated by client id."""
+
+from __future__ import annotations
+
+from memdiag.units import KIB, MIB
+
+from memdiag.plugins.sources.gpu import GpuSource, parse_fdinfo
+from .helpers import run, run_live, tree
+
+AMD = """pos:\t0
+flags:\t02104002
+mnt_id:\t24
+ino:\t614
+pasid:\t32784
+drm-driver:\tamdgpu
+drm-pdev:\t0000:08:00.0
+drm-client-id:\t217
+drm-memory-vram:\t2068 KiB
+drm-memory-gtt:\t8192 KiB
+drm-memory-cpu:\t0 KiB
+drm-engine-gfx:\t107322799 ns
+"""
+LLM = """drm-driver:\tamdgpu
+drm-pdev:\t0000:c4:00.0
+drm-client-id:\t12
+drm-memory-cpu:\t0 KiB
+drm-memory-gtt:\t25258000 KiB
+drm-memory-vram:\t5348 KiB
+"""
+I915 = """drm-driver:\ti915
+drm-pdev:\t0000:00:02.0
+drm-client-id:\t7
+drm-total-system0:\t512 MiB
+drm-resident-system0:\t500 MiB
+drm-total-stolen-system0:\t0
+drm-engine-render:\t25662044495 ns
+"""
+
+
+def test_clients_deduplicated_and_regions_classified(tmp_path):
+    root = tree(tmp_path, {
+        "proc/2217/fdinfo/99": AMD, "proc/2217/comm": "gnome-shell\n",
+        "proc/2300/fdinfo/12": AMD,  # the same client shared with another process
+        "proc/2300/fdinfo/0": "pos:\t0\nflags:\t0100002\n",  # not DRM
+        "proc/4000/fdinfo/5": LLM, "proc/4000/comm": "llama-server\n",
+        "proc/5000/fdinfo/9": I915, "proc/5000/comm": "Xorg\n",
+    })
+    facts = run([GpuSource()], root)
+    assert facts.get("gpu.clients") == 3
+    assert facts.get("gpu.drivers") == ["amdgpu", "i915"]
+    regions = facts.get("gpu.regions")
+    assert regions["gtt"] == 8192 * KIB + 25258000 * KIB and regions["system0"] == 512 * MIB
+    assert facts.get("gpu.system_bytes") == 8192 * KIB + 25258000 * KIB + 512 * MIB
+    assert facts.get("gpu.vram_bytes") == 2068 * KIB + 5348 * KIB
+    top = facts.get("gpu.top")
+    assert top[0] == {"pid": 4000, "driver": "amdgpu", "system_bytes": 25258000 * KIB,
+                      "vram_bytes": 5348 * KIB, "process": "llama-server"}
+    assert facts.get("gpu.complete") is True
+    assert facts.problems == []
+
+
+def test_total_key_wins_over_legacy_alias():
+    info = parse_fdinfo("drm-client-id: 1\ndrm-total-vram: 4 MiB\ndrm-memory-vram: 4096 KiB\ndrm-memory-gtt: 100\n")
+    assert info["regions"] == {"vram": 4 * MIB, "gtt": 100}  # a bare number is bytes
+
+
+def test_not_a_drm_client():
+    assert parse_fdinfo("pos: 0\nflags: 02\n") is None
+    assert parse_fdinfo("drm-driver: x\n") is None  # no client id, cannot be de-duplicated
+
+
+def test_no_gpu(tmp_path):
+    facts = run([GpuSource()], tree(tmp_path, {"proc/1/fdinfo/0": "pos:\t0\n"}))
+    assert facts.facts == {} and facts.problems == []
+
+
+def test_live():
+    run_live([GpuSource()])

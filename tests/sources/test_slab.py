@@ -1,0 +1,83 @@
+"""The slab and vmalloc sources: streamed /proc/slabinfo and /proc/vmallocinfo, slabtop fallback."""
+
+from __future__ import annotations
+
+from memdiag.units import KIB
+
+from memdiag.plugins.sources.slab import SlabSource, VmallocSource, parse_slabinfo_line
+from .helpers import FIXTURES, Denying, kinds, run, run_live, tree
+
+S = FIXTURES / "slab"
+
+
+def test_slabinfo_of_an_idle_618_host():
+    facts = run([SlabSource()], S / "live-6.18")
+    # expected figures computed independently with awk over the fixture (slabs x pages x 4 KiB)
+    assert facts.get("slab.total_bytes") == 100265984
+    assert facts.get("slab.caches") == 235
+    assert facts.get("slab.largest_name") == "ext4_inode_cache"
+    assert facts.get("slab.largest_bytes") == 47988736
+    assert facts.get("slab.dentry_bytes") == 11468800
+    top = facts.get("slab.top")
+    assert len(top) == 10 and [r["bytes"] for r in top] == sorted((r["bytes"] for r in top), reverse=True)
+    assert top[0] == {"name": "ext4_inode_cache", "bytes": 47988736, "active_objs": top[0]["active_objs"],
+                      "num_objs": top[0]["num_objs"], "objsize": 1128, "reclaimable": None}
+    assert facts.get("slab.dentries") == 58331
+    assert facts.get("slab.negative_dentries") == 10343
+    assert facts.problems == []
+
+
+def test_reclaim_flag_from_sysfs(tmp_path):
+    line = "kmalloc-64 100 100 64 64 1 : tunables 0 0 0 : slabdata 1000 1000 0\n"
+    line2 = "dentry 100 100 192 21 1 : tunables 0 0 0 : slabdata 10 10 0\n"
+    root = tree(tmp_path, {"proc/slabinfo": "slabinfo - version: 2.1\n# name ...\n" + line + line2,
+                           "sys/kernel/slab/kmalloc-64/reclaim_account": "0\n",
+                           "sys/kernel/slab/dentry/reclaim_account": "1\n"})
+    top = {r["name"]: r for r in run([SlabSource()], root).get("slab.top")}
+    assert top["kmalloc-64"]["reclaimable"] is False and top["dentry"]["reclaimable"] is True
+    assert top["kmalloc-64"]["bytes"] == 1000 * 4096
+
+
+def test_slabtop_capture_of_a_leak():
+    text = (S / "coreos-leak" / "slabtop.txt").read_text()
+    facts = run([SlabSource()], S / "coreos-leak", commands={"slabtop": text})
+    assert facts.get("slab.largest_name") == "ebitmap_node"
+    assert facts.get("slab.largest_bytes") == 45906648 * KIB
+    assert facts.get("slab.caches") == 8
+    assert facts.origin("slab.top") == "<slabtop>"
+
+
+def test_slabinfo_is_root_only(tmp_path):
+    root = tree(tmp_path, {"proc/slabinfo": "slabinfo - version: 2.1\n"})
+    facts = run([SlabSource()], root, ev=Denying(str(root), {"proc/slabinfo"}))
+    assert kinds(facts) == [("slab", "permission")]
+    assert facts.problems[0].message == "permission denied (root only)"
+    assert "slab.total_bytes" not in facts
+
+
+def test_malformed_lines_are_skipped():
+    assert parse_slabinfo_line("# name <active_objs> ...") is None
+    assert parse_slabinfo_line("foo 1 2 3") is None
+    assert parse_slabinfo_line("foo a b c d e : tunables 0 0 0 : slabdata 1 1 0") is None
+
+
+def test_vmallocinfo_streamed():
+    facts = run([VmallocSource()], S / "live-6.18")
+    assert facts.get("vmalloc.used_bytes") == 14708736  # awk: sum of pages= of vmalloc lines x 4 KiB
+    assert facts.get("vmalloc.areas") == 209
+    assert facts.get("vmalloc.ioremap_bytes") == 1286144
+    callers = facts.get("vmalloc.top_callers")
+    assert callers[0]["bytes"] >= callers[-1]["bytes"] and "+" not in callers[0]["caller"]
+    assert sum(c["areas"] for c in callers) <= 209
+
+
+def test_vmallocinfo_root_only(tmp_path):
+    root = tree(tmp_path, {"proc/vmallocinfo": ""})
+    facts = run([VmallocSource()], root, ev=Denying(str(root), {"proc/vmallocinfo"}))
+    assert kinds(facts) == [("vmalloc", "permission")] and facts.facts == {}
+
+
+def test_live():
+    facts = run_live([SlabSource(), VmallocSource()])
+    if "slab.total_bytes" in facts:
+        assert facts.get("slab.total_bytes") > 0
