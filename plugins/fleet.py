@@ -61,7 +61,7 @@ class Failed:
 class Fleet:
     hosts: list[HostResult] = field(default_factory=list)
     failed: list[Failed] = field(default_factory=list)
-    superseded: int = 0  # older results of a host that also has a newer one
+    superseded: list[HostResult] = field(default_factory=list)  # older results of a host with a newer one
 
 
 def _result_files(paths: list[str]) -> list[str]:
@@ -91,6 +91,10 @@ def _validator():
     return jsonschema.Draft202012Validator(schema)
 
 
+#: Host names that do not tell machines apart (unset, or cloned images that never got a name).
+GENERIC_HOSTS = frozenset({"", "unknown", "localhost", "localhost.localdomain", "localhost6.localdomain6"})
+
+
 def _stem(path: str) -> str:
     name = os.path.basename(path)
     return name[: -len(".json")] if name.endswith(".json") else name
@@ -101,7 +105,9 @@ def load_fleet(paths: list[str]) -> Fleet:
 
     A *failure record* ``{"host": NAME, "error": MESSAGE}`` (what the example playbook writes for
     a host where memdiag could not run) is shown as that host's failure. A host whose ``host`` is
-    ``unknown`` (a capture that did not record it) is named after its file.
+    ``unknown`` (a capture that did not record it) or generic (``localhost``) is named after its
+    file, so cloned machines gathered by inventory name stay apart. Of several results of one
+    host, the newest is shown and the others are listed as superseded.
     """
     validator = _validator()
     fleet = Fleet()
@@ -122,13 +128,14 @@ def load_fleet(paths: list[str]) -> Fleet:
             where = "/".join(str(p) for p in error.absolute_path) or "document"
             fleet.failed.append(Failed(_stem(path), path, f"not a findings document: {where}: {error.message}"))
             continue
-        host = data["host"] if data["host"] != "unknown" else _stem(path)
+        host = _stem(path) if data["host"].strip().lower() in GENERIC_HOSTS else data["host"]
         result = HostResult(host, path, data)
         older = newest.get(host)
         if older is not None:
-            fleet.superseded += 1
             if older.document["time"] > data["time"]:
+                fleet.superseded.append(result)
                 continue
+            fleet.superseded.append(older)
         newest[host] = result
     fleet.hosts = sorted(newest.values(), key=lambda r: (severity_rank(r.severity), r.host))
     fleet.failed.sort(key=lambda f: f.host)
@@ -248,7 +255,8 @@ def render_text(fleet: Fleet, width: int | None = None) -> str:
             out += textwrap.wrap(", ".join(g.hosts), width=max(40, (width or 100) - 4), initial_indent="    ",
                                  subsequent_indent="    ", break_on_hyphens=False)
     if fleet.superseded:
-        out += ["", f"{fleet.superseded} older result(s) of the same hosts ignored (the newest per host is shown)."]
+        out += ["", "Older results not shown (a newer one of the same host is):"]
+        out += [f"  {r.host}: {r.path} ({r.document['time']})" for r in fleet.superseded]
     return "\n".join(out) + "\n"
 
 
@@ -276,7 +284,8 @@ def render_markdown(fleet: Fleet) -> str:
             else [_md(r.host), "FAILED", _md(r.error), "-"] for r in ordered(fleet)]
     out += ["### Hosts", "", *table(["Host", "Verdict", "Top finding", "Unaccounted"], rows, "lllr"), ""]
     if fleet.superseded:
-        out += [f"{fleet.superseded} older result(s) of the same hosts ignored (the newest per host is shown).", ""]
+        out += ["Older results not shown (a newer one of the same host is): "
+                + ", ".join(f"{_md(r.host)} {code(r.path)}" for r in fleet.superseded), ""]
     return "\n".join(out)
 
 
@@ -307,7 +316,7 @@ def as_json(fleet: Fleet) -> dict[str, Any]:
             for g in groups(fleet)
         ],
         "failed": [{"host": f.host, "file": f.path, "error": f.error} for f in fleet.failed],
-        "superseded": fleet.superseded,
+        "superseded": [{"host": r.host, "file": r.path, "time": r.document["time"]} for r in fleet.superseded],
     }
 
 

@@ -64,7 +64,8 @@ def test_text_table_sorted_by_severity(results):
     text = proc.stdout
     assert "  2 hosts: VMware balloon driver is holding guest memory (vmware-balloon, warning, suspected)\n" \
            "    centos74-app01, esx-guest-17\n" in text
-    assert "1 older result(s) of the same hosts ignored" in text
+    assert f"Older results not shown (a newer one of the same host is):\n  db-03: {results}/rack2/db-03-yesterday.json " \
+           "(2024-05-13T09:00:00Z)\n" in text
 
 
 def test_terminal_width_cuts_only_the_finding_column(results):
@@ -76,7 +77,17 @@ def test_terminal_width_cuts_only_the_finding_column(results):
 def test_newest_result_per_host_wins(results):
     f = fleet.load_fleet([str(results)])
     db = [r for r in f.hosts if r.host == "db-03"]
-    assert len(db) == 1 and db[0].severity == "critical" and f.superseded == 1
+    assert len(db) == 1 and db[0].severity == "critical"
+    assert [(r.host, Path(r.path).name) for r in f.superseded] == [("db-03", "db-03-yesterday.json")]
+
+
+def test_clones_with_generic_host_names_stay_apart(tmp_path):
+    for name in ("clone-a", "clone-b"):
+        doc = load_doc("healthy")
+        doc["host"] = "localhost.localdomain"
+        write(tmp_path, f"{name}.json", doc)
+    f = fleet.load_fleet([str(tmp_path)])
+    assert [r.host for r in f.hosts] == ["clone-a", "clone-b"] and f.superseded == []
 
 
 def test_json(results):
