@@ -71,11 +71,14 @@ def pick(h: Header, line: str, cols: list[int]) -> list[str] | None:
     return None if any(v is None for v in values) else values  # type: ignore[return-value]
 
 
-def command_name(text: str) -> str:
+def command_name(text: str, args: bool = False) -> str:
     """The program name in a COMMAND value, whether it shows the name or the full command line.
 
     ``[kworker/0:1]`` -> ``kworker/0:1``; ``/usr/bin/vmtoolsd -n vmusr`` -> ``vmtoolsd``;
-    ``sshd: root@pts/0`` -> ``sshd``; ``java`` -> ``java``.
+    ``sshd: root@pts/0`` -> ``sshd``; ``java`` -> ``java``. With ``args`` (``ps``, whose COMMAND
+    is usually the full command line) the first word always names the program (``-bash`` ->
+    ``bash``); otherwise (``top``, which shows the bare name unless ``-c``) a name with blanks
+    (``Web Content``) is kept whole.
     """
     text = text.strip()
     if text.startswith("[") and text.endswith("]"):
@@ -83,6 +86,8 @@ def command_name(text: str) -> str:
     first = text.split(None, 1)[0] if text else text
     if first.startswith(("/", "./")):
         return first.rsplit("/", 1)[-1]
+    if args:
+        return first.lstrip("-").rstrip(":") or first
     if " " in text and first.endswith(":"):
         return first[:-1]
     return text

@@ -8,8 +8,11 @@
 
 Columns are matched by header name. Plain numbers are KiB unless the command line shows
 another unit (``-b``, ``-m``, ``-g``, ``--si``, ...): a pasted ``$ free -m`` prompt kept in
-the text is read for that. ``-h`` values carry their own suffix (``7.6G`` in 3.3, ``7.6Gi`` in
-4.x; single letters are binary unless ``--si`` is on the command line, as procps prints them).
+the text is read for that (a file named like sos's ``free_-m`` counts as the command line too, see
+:mod:`memdiag.recognize`). Without either, plain numbers are taken as KiB only when that gives a
+plausible host (64 MiB to 4 TiB); otherwise the output is refused rather than guessed. ``-h``
+values carry their own suffix (``7.6G`` in 3.3, ``7.6Gi`` in 4.x; single letters are binary
+unless ``--si`` is on the command line, as procps prints them).
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ _LONG_UNITS = {
     "--kilo": "k", "--mega": "m", "--giga": "g", "--tera": "t", "--peta": "p",
 }
 _DECIMAL_LONG = {"--kilo", "--mega", "--giga", "--tera", "--peta"}
+#: MemTotal range (bytes) of hosts free's KiB default is believed for when nothing shows the
+#: unit: outside it, ``free -m``/``-g``/``-b`` output is far likelier, and a guess would be
+#: silently wrong by a factor of 1024, so the output is refused instead.
+_PLAUSIBLE_KIB = (64 * 1024**2, 4 * 1024**4)
 
 
 @dataclass(slots=True)
@@ -85,10 +92,10 @@ def parse_free(text: str, origin: str) -> FreeOutput:
     if hdr is None or "Mem:" not in rows:
         raise ParseError(origin, "no free output found (no 'total used free' header and Mem: line)")
     out = FreeOutput(layout="old" if old or ("cached" in hdr and "available" not in hdr) else "new")
-    plain = False
+    plain = suffixed = False
 
     def size(token: str) -> int:
-        nonlocal plain
+        nonlocal plain, suffixed
         m = _VALUE.match(token)
         if not m:
             raise ParseError(origin, f"free: not a size: {token[:30]!r}")
@@ -97,6 +104,7 @@ def parse_free(text: str, origin: str) -> FreeOutput:
         if not suffix:
             plain = True
             return int(round(number * scale))
+        suffixed = True
         table = _BIN if suffix.endswith("i") or not decimal else _DEC
         return int(round(number * table[suffix[0]]))
 
@@ -115,5 +123,14 @@ def parse_free(text: str, origin: str) -> FreeOutput:
     if swap:
         values = [size(v) for v in swap[:3]]
         out.swap_total, out.swap_used, out.swap_free = (values + [None, None, None])[:3]
+    if plain and suffixed:
+        raise ParseError(origin, "free: sizes with and without units mixed; free never prints that (edited paste?)")
     out.unit_assumed = plain and not known
+    if out.unit_assumed and out.total is not None and not _PLAUSIBLE_KIB[0] <= out.total <= _PLAUSIBLE_KIB[1]:
+        size = "small" if out.total < _PLAUSIBLE_KIB[0] else "large"
+        raise ParseError(
+            origin,
+            f"free: total {out.total // 1024} is too {size} to be KiB (free's default), and no command line "
+            "shows the unit (-b, -m, -g?); paste the command with its output, e.g. '$ free -m'",
+        )
     return out

@@ -2,7 +2,9 @@
 
 Columns are found by header name in any order (RSS or RSZ, in KiB). The command column
 (COMMAND, CMD, COMM, ARGS) may hold a full command line with blanks; the program name is taken
-from it (``/usr/bin/vmtoolsd -n vmusr`` -> ``vmtoolsd``, ``[kworker/0:1]`` -> ``kworker/0:1``).
+from its first word (``/usr/bin/vmtoolsd -n vmusr`` -> ``vmtoolsd``, ``[kworker/0:1]`` ->
+``kworker/0:1``, ``-bash`` -> ``bash``); ``ps -eo comm`` names with blanks keep only their first word.
+Thread rows of ``ps auxm`` (PID ``-``) are skipped.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def parse_ps(text: str, origin: str) -> list[PsProcess]:
         except (KeyError, ValueError):
             bad += 1
             continue
-        comm = command_name(got[cols[2]]) if cols[2] is not None else ""
+        comm = command_name(got[cols[2]], args=True) if cols[2] is not None else ""
         procs.append(PsProcess(pid, rss * 1024, comm))
     if not procs:
         raise ParseError(origin, "ps output has a header but no process rows")

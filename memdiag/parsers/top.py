@@ -118,7 +118,7 @@ def _processes(lines: list[str], begin: int, out: TopOutput, origin: str) -> Non
     if hdr is None:
         hdr = header(_DEFAULT_HEADER, ("COMMAND",))
         # without a header, only rows that look like top's default ones are taken
-        start = next((i for i in range(begin, len(lines)) if _looks_like_default_row(lines[i])), len(lines))
+        start = next((i for i in range(begin, len(lines)) if looks_like_default_row(lines[i])), len(lines))
     cols = [hdr.index("PID"), hdr.index("USER"), hdr.index("RES"), hdr.index("COMMAND", "COMM", "CMD")]
     if cols[0] is None or cols[2] is None:
         raise ParseError(origin, "top's column header has no PID or RES column")
@@ -147,6 +147,6 @@ def _processes(lines: list[str], begin: int, out: TopOutput, origin: str) -> Non
         out.processes.append(TopProcess(pid, user, res, comm))
 
 
-def _looks_like_default_row(line: str) -> bool:
+def looks_like_default_row(line: str) -> bool:
     parts = line.split()
-    return len(parts) >= 12 and parts[0].isdigit() and parts[7] in "RSDZTtIWX" and ":" in parts[10]
+    return len(parts) >= 12 and parts[0].isdigit() and len(parts[7]) == 1 and parts[7] in "RSDZTtIWX" and ":" in parts[10]

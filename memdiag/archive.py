@@ -1,0 +1,273 @@
+"""Safe extraction of evidence archives (memdiag captures, sosreports) into a private folder.
+
+Archives come from customers and tickets, so every member is checked before anything is
+written: names must stay inside the archive (no absolute paths, no ``..``), links must point
+inside it, device files and FIFOs are refused, and sizes are capped three ways (each member,
+the total, and the ratio of unpacked to packed bytes, which catches decompression bombs). Bytes
+are counted as they are written, never taken from the headers on trust. Files land in a folder
+made by ``mkdtemp`` (mode 0700) with mode 0600, nothing is written through a link, and the
+folder is removed afterwards by :func:`extracted` or by whoever owns ``dest_parent``.
+
+Every refusal is an :class:`~memdiag.errors.InputError` naming the archive and the member.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from memdiag.errors import InputError
+
+_MAGIC = (
+    (b"\x1f\x8b", "gz"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"BZh", "bz2"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Caps on what one archive may unpack to."""
+
+    total_bytes: int = 2 * 1024**3
+    member_bytes: int = 512 * 1024**2
+    members: int = 200_000
+    #: unpacked / packed bytes; checked once more than ``ratio_floor`` bytes are unpacked, so a
+    #: tiny archive of zeros (legitimately very compressible) is not refused
+    ratio: float = 200.0
+    ratio_floor: int = 64 * 1024**2
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def compression(path: str) -> str | None:
+    """``gz``, ``xz``, ``bz2`` or ``tar`` (uncompressed) when ``path`` is a tar archive, else None.
+
+    Decided by content, not by name: tickets rename attachments freely.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+def is_archive(path: str) -> bool:
+    return os.path.isfile(path) and compression(path) is not None
+
+
+@contextmanager
+def extracted(path: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[str]:
+    """Extract ``path`` into a private temporary folder, yield it, and remove it afterwards."""
+    parent = tempfile.mkdtemp(prefix="memdiag-")
+    try:
+        yield extract(path, parent, limits)
+    finally:
+        remove_tree(parent)
+
+
+def extract(path: str, dest_parent: str, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Extract ``path`` into a new private folder under ``dest_parent`` and return that folder.
+
+    On any refusal the partial folder is removed before the error is raised.
+    """
+    import lzma  # not on the live diagnosis path
+    import tarfile
+    import zlib
+
+    kind = compression(path)
+    if kind is None:
+        raise InputError("not a tar archive (.tar, .tar.gz, .tar.xz, .tar.bz2)", path=path)
+    dest = tempfile.mkdtemp(prefix="extract-", dir=dest_parent)
+    try:
+        packed = max(os.path.getsize(path), 1)
+        mode = "r:" if kind == "tar" else f"r:{kind}"
+        try:
+            with tarfile.open(path, mode) as tar:
+                _Extractor(path, dest, limits, packed).run(tar)
+        except (tarfile.TarError, EOFError, OSError, ValueError, lzma.LZMAError, zlib.error) as exc:
+            raise InputError(f"damaged or truncated archive: {_describe(exc)}", path=path) from None
+    except BaseException:
+        remove_tree(dest)
+        raise
+    return dest
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def remove_tree(path: str) -> None:
+    """Remove a folder memdiag made, even where extraction left read-only folders."""
+
+    def fix(func, p, _exc):
+        try:
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700) if os.path.isdir(p) and not os.path.islink(p) else None
+            func(p)
+        except OSError:
+            pass
+
+    if os.path.lexists(path):
+        shutil.rmtree(path, onerror=fix)
+
+
+class _Extractor:
+    def __init__(self, archive: str, dest: str, limits: Limits, packed: int) -> None:
+        self.archive, self.dest, self.limits, self.packed = archive, dest, limits, packed
+        self.total = 0
+        self.count = 0
+        self.files: set[str] = set()
+
+    def refuse(self, member: str, why: str) -> InputError:
+        return InputError(f"member {member!r}: {why}; archive refused", path=self.archive)
+
+    def run(self, tar) -> None:
+        for member in tar:  # streamed: a bomb with a million members is stopped at the cap
+            self.count += 1
+            if self.count > self.limits.members:
+                raise self.refuse(member.name, f"more than {self.limits.members} members")
+            name = self.safe_name(member.name)
+            if name is None:
+                continue  # the archive root itself ("./")
+            if member.isdir():
+                self.make_dirs(name, member.name)
+            elif member.isreg():
+                self.write_file(tar, member, name)
+            elif member.issym():
+                self.make_symlink(member, name)
+            elif member.islnk():
+                self.make_hardlink(member, name)
+            elif member.ischr() or member.isblk():
+                raise self.refuse(member.name, "device file")
+            elif member.isfifo():
+                raise self.refuse(member.name, "FIFO (named pipe)")
+            else:
+                raise self.refuse(member.name, f"unsupported member type {member.type!r}")
+
+    def safe_name(self, raw: str) -> str | None:
+        if "\x00" in raw:
+            raise self.refuse(raw, "NUL byte in name")
+        if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
+            raise self.refuse(raw, "absolute path")
+        parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise self.refuse(raw, "path leads outside the archive (..)")
+        return "/".join(parts) or None
+
+    def target(self, name: str) -> str:
+        return os.path.join(self.dest, *name.split("/"))
+
+    def make_dirs(self, name: str, raw: str) -> str:
+        """Create ``name`` and its parents as real folders (0700); refuse to pass through links."""
+        path = self.dest
+        for part in name.split("/"):
+            path = os.path.join(path, part)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                os.mkdir(path, 0o700)
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                raise self.refuse(raw, "a member would be written through a link")
+            if not stat.S_ISDIR(st.st_mode):
+                raise self.refuse(raw, "a folder and a file share a name")
+        return path
+
+    def parent_of(self, name: str, raw: str) -> str:
+        head = name.rpartition("/")[0]
+        return self.make_dirs(head, raw) if head else self.dest
+
+    def clear(self, path: str, raw: str) -> None:
+        """Archives may repeat a name (appended updates): the later member replaces the earlier."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            raise self.refuse(raw, "a file and a folder share a name")
+        os.unlink(path)
+
+    def account(self, raw: str, size: int) -> None:
+        self.total += size
+        if self.total > self.limits.total_bytes:
+            raise self.refuse(raw, f"unpacks to more than {self.limits.total_bytes // 1024**2} MiB in total")
+        if self.total > self.limits.ratio_floor and self.total > self.packed * self.limits.ratio:
+            raise self.refuse(
+                raw, f"unpacks to more than {self.limits.ratio:.0f} times its packed size (decompression bomb)"
+            )
+
+    def write_file(self, tar, member, name: str) -> None:
+        if member.size > self.limits.member_bytes:
+            raise self.refuse(member.name, f"larger than {self.limits.member_bytes // 1024**2} MiB")
+        parent = self.parent_of(name, member.name)
+        path = os.path.join(parent, name.rpartition("/")[2])
+        self.clear(path, member.name)
+        src = tar.extractfile(member)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            written = 0
+            while True:
+                chunk = src.read(1 << 20)
+                if not chunk:
+                    break
+                written += len(chunk)
+                if written > self.limits.member_bytes:
+                    raise self.refuse(member.name, f"larger than {self.limits.member_bytes // 1024**2} MiB")
+                self.account(member.name, len(chunk))
+                out.write(chunk)
+        self.files.add(name)
+
+    def link_target(self, member, name: str) -> str:
+        """The in-archive name a link points at; refuse one leading outside."""
+        link = member.linkname
+        if not link or "\x00" in link:
+            raise self.refuse(member.name, "link with an empty target")
+        if link.startswith("/"):
+            raise self.refuse(member.name, f"link to an absolute path ({link})")
+        base = name.rpartition("/")[0].split("/") if "/" in name else []
+        parts: list[str] = []
+        for part in base + link.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not parts:
+                    raise self.refuse(member.name, f"link points outside the archive ({link})")
+                parts.pop()
+            else:
+                parts.append(part)
+        return "/".join(parts)
+
+    def make_symlink(self, member, name: str) -> None:
+        self.link_target(member, name)
+        parent = self.parent_of(name, member.name)
+        path = os.path.join(parent, name.rpartition("/")[2])
+        self.clear(path, member.name)
+        self.files.discard(name)
+        os.symlink(member.linkname, path)
+
+    def make_hardlink(self, member, name: str) -> None:
+        # a hard link names another member of the archive, relative to the archive root
+        target = self.safe_name(member.linkname)
+        if target is None or target not in self.files:
+            raise self.refuse(member.name, f"hard link to a file not in the archive ({member.linkname})")
+        parent = self.parent_of(name, member.name)
+        path = os.path.join(parent, name.rpartition("/")[2])
+        self.clear(path, member.name)
+        size = os.path.getsize(self.target(target))
+        self.account(member.name, size)
+        shutil.copyfile(self.target(target), path, follow_symlinks=False)
+        os.chmod(path, 0o600)
+        self.files.add(name)

@@ -1,0 +1,422 @@
+"""Recognising evidence by content, and splitting pasted text into the outputs it holds.
+
+Tickets carry command outputs under any file name, often several pasted one after another with
+or without the shell prompts between them. :func:`split` walks the text line by line: at each
+line every known format is asked whether its output starts there, and a started block runs as
+long as its lines keep the format's shape. Prompt lines (``[root@h ~]# free -m``, ``$ top
+-bn1``) end a block and tell what the next one was meant to be, which names the error when a
+command printed one instead of its output. Each block becomes a :class:`Chunk` keyed by where
+:class:`~memdiag.evidence.Evidence` serves it: ``proc/meminfo``-style paths for file contents,
+``cmd:NAME`` for command outputs. Lines that are none of these are reported, never guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass, field
+from typing import Callable
+
+from memdiag.evidence import Captured, Unreadable, decode
+from memdiag.parsers import PROMPT_RE
+
+#: Largest text file examined; bigger ones are not pasted outputs.
+TEXT_LIMIT = 16 * 1024 * 1024
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\([AB0]|\x1b[=>]|\x1b\][^\x07\n]*(?:\x07|\x1b\\)")
+_MEMINFO = re.compile(r"^[A-Za-z_][\w()]*:\s+\d+(?:\s+kB)?$")
+_PAIR = re.compile(r"^[a-z][a-z0-9_]*\s+-?\d+$")
+_KSTAT_HEAD = re.compile(r"^\d+ \d+ 0x[0-9a-f]+ \d+ \d+ \d+ \d+$")
+_KSTAT_ROW = re.compile(r"^\w+\s+\d+\s+-?\d+$")
+_BUDDY = re.compile(r"^Node \d+, zone\s+\S+(?:\s+\d+)+$")
+_SLABINFO_ROW = re.compile(r"^\S+\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s*:\s*tunables")
+_SLABTOP_SUMMARY = re.compile(r"^(?:Active / Total \w+|Minimum / Average / Maximum Object)")
+_SLABTOP_HEAD = re.compile(r"^OBJS\s+ACTIVE\s+USE\s+OBJ SIZE")
+_SLABTOP_ROW = re.compile(r"^\d+\s+\d+\s+\d+%\s+[\d.]+K\s+\d+\s+\d+\s+\d+K\s+\S")
+_TOP_FIRST = re.compile(r"^top - \d{1,2}:\d\d:\d\d\b")
+_TOP_SUMMARY = re.compile(r"^(?:Tasks:|Threads:|%?Cpu|(?:[KMGTPE]iB )?(?:Mem|Swap)\s*:|(?:[KMGTPE]iB )?Swap)")
+_FREE_HEAD = re.compile(r"^total\s+used\s+free\b")
+_FREE_ROW = re.compile(r"^(?:Mem:|-/\+ buffers/cache:|Swap:|Low:|High:|Total:|Comm:)")
+_LSMOD_HEAD = re.compile(r"^Module\s+Size\s+Used by$")
+_LSMOD_ROW = re.compile(r"^[\w-]+\s+\d+\s+-?\d+(?:\s+\S+)?$")
+_PROC_MODULES = re.compile(r"^[\w-]+ \d+ -?\d+ \S+ (?:Live|Loading|Unloading) 0x[0-9a-f]+")
+_UNAME_A = re.compile(r"^Linux \S+ \d+\.\d+\S* #")
+_RELEASE = re.compile(r"^\d+\.\d+\.\d+[\w.+~-]*$")
+_BALLOON = re.compile(r"^\d+\s*MB$")
+_LOG = re.compile(
+    r"^(?:<\d+>)?\[\s*\d+\.\d+\]"  # dmesg, dmesg -r
+    r"|^\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \w{3} [ \d]\d [\d:]{8} \d{4}\]"  # dmesg -T
+    r"|^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ \S+"  # syslog, journalctl short
+    r"|^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* \S+ \S+"  # journalctl -o short-iso
+    r"|^-- (?:Logs begin|Journal begins|Boot |No entries|Reboot --)"  # journalctl markers
+)
+_ERROR = re.compile(
+    r"command not found|No such file or directory|Permission denied|invalid option|unrecognized option"
+    r"|[Uu]sage:|not permitted|cannot open|Operation not permitted|error", re.IGNORECASE
+)
+
+#: What a typed command says its output is, for naming it when the output is an error.
+_COMMAND_KEYS = (
+    (re.compile(r"/proc/meminfo\b"), "proc/meminfo"),
+    (re.compile(r"/proc/vmstat\b"), "proc/vmstat"),
+    (re.compile(r"/proc/slabinfo\b"), "proc/slabinfo"),
+    (re.compile(r"/proc/modules\b"), "proc/modules"),
+    (re.compile(r"/proc/buddyinfo\b"), "proc/buddyinfo"),
+    (re.compile(r"arcstats\b"), "proc/spl/kstat/zfs/arcstats"),
+    (re.compile(r"\bvmware-toolbox-cmd\s+stat\s+balloon\b"), "cmd:vmware-toolbox-cmd-stat-balloon"),
+    (re.compile(r"^(?:sudo\s+)?top\b"), "cmd:top"),
+    (re.compile(r"^(?:sudo\s+)?free\b"), "cmd:free"),
+    (re.compile(r"^(?:sudo\s+)?ps\b"), "cmd:ps"),
+    (re.compile(r"^(?:sudo\s+)?lsmod\b"), "cmd:lsmod"),
+    (re.compile(r"^(?:sudo\s+)?slabtop\b"), "cmd:slabtop"),
+    (re.compile(r"^(?:sudo\s+)?(?:dmesg|journalctl)\b"), "cmd:dmesg"),
+    (re.compile(r"^(?:sudo\s+)?uname\b"), "cmd:uname"),
+)
+
+#: Human names of the keys, for notes.
+LABELS = {
+    "proc/meminfo": "/proc/meminfo", "proc/vmstat": "/proc/vmstat", "proc/slabinfo": "/proc/slabinfo",
+    "proc/modules": "/proc/modules", "proc/buddyinfo": "/proc/buddyinfo",
+    "proc/spl/kstat/zfs/arcstats": "ZFS arcstats", "cmd:top": "top", "cmd:free": "free", "cmd:ps": "ps",
+    "cmd:lsmod": "lsmod", "cmd:slabtop": "slabtop", "cmd:dmesg": "dmesg", "cmd:uname": "uname",
+    "cmd:vmware-toolbox-cmd-stat-balloon": "vmware-toolbox-cmd stat balloon",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One recognised output: its Evidence key, its text, and where it was found."""
+
+    key: str
+    text: str
+    origin: str
+    line: int  # first line of the output in the file (1-based)
+    command: str | None = None  # the command typed before it, when a prompt was pasted
+
+    @property
+    def captured(self) -> Captured:
+        return Captured(self.text, self.origin)
+
+
+@dataclass
+class Recognition:
+    chunks: list[Chunk] = field(default_factory=list)
+    #: (origin, reason) for text that is none of the known outputs, or a duplicate
+    unrecognised: list[tuple[str, str]] = field(default_factory=list)
+    #: user@host from a pasted prompt, when one shows it
+    prompt_host: str | None = None
+
+
+# -- block detectors -------------------------------------------------------------------------
+# Each takes the stripped lines and a start index and returns the end index (exclusive) of the
+# block starting there, or None. They never look past a line that does not fit.
+
+
+def _run(lines: list[str], i: int, fits: Callable[[str], bool], blanks: bool = False) -> int:
+    j = i
+    while j < len(lines):
+        s = lines[j]
+        if fits(s) or (blanks and not s and _more(lines, j, fits)):
+            j += 1
+        else:
+            break
+    return j
+
+
+def _more(lines: list[str], j: int, fits: Callable[[str], bool]) -> bool:
+    """Whether the block goes on after the blank lines at ``j``."""
+    k = j
+    while k < len(lines) and not lines[k]:
+        k += 1
+    return k < len(lines) and fits(lines[k])
+
+
+def _meminfo(lines, i):
+    if not lines[i].startswith("MemTotal:") or not _MEMINFO.match(lines[i]):
+        return None
+    return _run(lines, i, _MEMINFO.match)
+
+
+def _vmstat(lines, i):
+    if not _PAIR.match(lines[i]):
+        return None
+    end = _run(lines, i, _PAIR.match)
+    names = {line.split()[0] for line in lines[i:end]}
+    if end - i >= 5 and names & {"nr_free_pages", "pgfault", "pgpgin", "pswpin"}:
+        return end
+    return None
+
+
+def _arcstats(lines, i):
+    j = i + 1 if _KSTAT_HEAD.match(lines[i]) else i
+    if j >= len(lines) or not re.match(r"^name\s+type\s+data$", lines[j]):
+        return None
+    end = _run(lines, j + 1, _KSTAT_ROW.match)
+    names = {line.split()[0] for line in lines[j + 1 : end]}
+    return end if {"c_max", "size"} <= names else None
+
+
+def _buddyinfo(lines, i):
+    return _run(lines, i, _BUDDY.match) if _BUDDY.match(lines[i]) else None
+
+
+def _slabinfo(lines, i):
+    if not lines[i].startswith("slabinfo - version:"):
+        return None
+    return _run(lines, i + 1, lambda s: s.startswith("# name") or bool(_SLABINFO_ROW.match(s)))
+
+
+def _slabtop(lines, i):
+    if not (_SLABTOP_SUMMARY.match(lines[i]) or _SLABTOP_HEAD.match(lines[i])):
+        return None
+    end = _run(lines, i, lambda s: bool(_SLABTOP_SUMMARY.match(s) or _SLABTOP_HEAD.match(s)), blanks=True)
+    if end < len(lines) and not lines[end]:
+        end = _run(lines, end, lambda s: not s)
+    if end < len(lines) and _SLABTOP_HEAD.match(lines[end]):
+        end += 1
+    rows = _run(lines, end, _SLABTOP_ROW.match)
+    return rows if rows > end else None
+
+
+def _top_fits(s: str) -> bool:
+    if _TOP_FIRST.match(s) or _TOP_SUMMARY.match(s):
+        return True
+    parts = s.split()
+    if "PID" in parts:
+        return "RES" in parts  # a repeated top header; a ps header starts another block
+    return bool(parts) and parts[0].isdigit() and len(parts) >= 4
+
+
+def _top(lines, i):
+    s = lines[i]
+    parts = s.split()
+    if not (_TOP_FIRST.match(s) or ("PID" in parts and "RES" in parts)):
+        return None
+    return _run(lines, i, _top_fits, blanks=True)
+
+
+def _free(lines, i):
+    if not _FREE_HEAD.match(lines[i]):
+        return None
+    end = _run(lines, i + 1, _FREE_ROW.match)
+    return end if any(line.startswith("Mem:") for line in lines[i + 1 : end]) else None
+
+
+def _ps(lines, i):
+    from memdiag.parsers._table import header, pick
+
+    parts = lines[i].split()
+    if "PID" not in parts or not ({"RSS", "RSZ"} & set(parts)) or "RES" in parts:
+        return None
+    hdr = header(lines[i], ("COMMAND", "CMD", "COMM", "ARGS"))
+    pid_col = hdr.index("PID")
+
+    def fits(s: str) -> bool:
+        got = pick(hdr, s, [pid_col]) if s else None
+        return bool(got) and (got[0].isdigit() or got[0] == "-")
+
+    end = _run(lines, i + 1, fits)
+    return end if end > i + 1 else None
+
+
+def _lsmod(lines, i):
+    if not _LSMOD_HEAD.match(lines[i]):
+        return None
+    return _run(lines, i + 1, _LSMOD_ROW.match)
+
+
+def _proc_modules(lines, i):
+    return _run(lines, i, _PROC_MODULES.match) if _PROC_MODULES.match(lines[i]) else None
+
+
+def _uname(lines, i):
+    return i + 1 if _UNAME_A.match(lines[i]) else None
+
+
+def _top_rows(lines, i):
+    """Process rows of top's default layout pasted without any header."""
+    from memdiag.parsers.top import looks_like_default_row
+
+    end = _run(lines, i, looks_like_default_row)
+    return end if end - i >= 2 else None
+
+
+def _release(lines, i):
+    """``uname -r`` (or /proc/sys/kernel/osrelease): a kernel release alone on its line."""
+    return i + 1 if _RELEASE.match(lines[i]) and (i + 1 == len(lines) or not lines[i + 1]) else None
+
+
+def _dmesg(lines, i):
+    return _run(lines, i, _LOG.match) if _LOG.match(lines[i]) else None
+
+
+def _balloon(lines, i):
+    return i + 1 if _BALLOON.match(lines[i]) else None
+
+
+_DETECTORS: tuple[tuple[str, Callable], ...] = (
+    ("proc/meminfo", _meminfo),
+    ("proc/slabinfo", _slabinfo),
+    ("cmd:slabtop", _slabtop),
+    ("proc/spl/kstat/zfs/arcstats", _arcstats),
+    ("proc/buddyinfo", _buddyinfo),
+    ("proc/vmstat", _vmstat),
+    ("cmd:top", _top),
+    ("cmd:free", _free),
+    ("cmd:ps", _ps),
+    ("cmd:lsmod", _lsmod),
+    ("proc/modules", _proc_modules),
+    ("cmd:uname", _uname),
+    ("cmd:uname", _release),
+    ("cmd:top", _top_rows),
+    ("cmd:dmesg", _dmesg),
+    ("cmd:vmware-toolbox-cmd-stat-balloon", _balloon),
+)
+
+
+def _hinted_key(command: str | None) -> str | None:
+    if not command:
+        return None
+    for pattern, key in _COMMAND_KEYS:
+        if pattern.search(command):
+            return key
+    return None
+
+
+def _hinted_block(lines: list[str], i: int, key: str | None) -> tuple[str, int] | None:
+    """Header-less output that only the typed command identifies: ``uname -r``, ``lsmod | grep``."""
+    if key == "cmd:uname" and _RELEASE.match(lines[i]):
+        return key, i + 1
+    if key == "cmd:lsmod" and _LSMOD_ROW.match(lines[i]):
+        return key, _run(lines, i, _LSMOD_ROW.match)
+    return None
+
+
+def _where(origin: str, line: int) -> str:
+    return f"{origin}:{line}"
+
+
+def split(text: str, origin: str) -> Recognition:
+    """Every recognised output in ``text``, plus what could not be recognised and why."""
+    raw = [_ANSI.sub("", line).rstrip("\r\x0c \t") for line in text.replace("\r\n", "\n").split("\n")]
+    lines = [line.strip() for line in raw]
+    result = Recognition()
+    found: list[tuple[str, int, int, str | None, int | None]] = []  # key, start, end, command, prompt line
+    unknown: list[tuple[int, int, str | None]] = []  # start, end, command
+    command: str | None = None
+    prompt_at: int | None = None
+    used_prompt = False
+    i = 0
+    pending_unknown: int | None = None
+
+    def flush_unknown(end: int) -> None:
+        nonlocal pending_unknown
+        if pending_unknown is not None:
+            unknown.append((pending_unknown, end, None if used_prompt else command))
+            pending_unknown = None
+
+    while i < len(lines):
+        s = lines[i]
+        if not s:
+            i += 1
+            continue
+        m = PROMPT_RE.match(raw[i])
+        block = None
+        for key, detect in _DETECTORS:
+            end = detect(lines, i)
+            if end is not None and end > i:
+                block = (key, end)
+                break
+        if block is None and m is not None:
+            flush_unknown(i)
+            command, prompt_at, used_prompt = m.group("cmd"), i, False
+            host = re.match(r"^\s*\[?([\w.-]+)@([\w.-]+)", raw[i])
+            if host and result.prompt_host is None:
+                result.prompt_host = host.group(2)
+            i += 1
+            continue
+        if block is None and not used_prompt:
+            block = _hinted_block(lines, i, _hinted_key(command))
+        if block is None:
+            if pending_unknown is None:
+                pending_unknown = i
+            i += 1
+            continue
+        flush_unknown(i)
+        key, end = block
+        found.append((key, i, end, None if used_prompt else command, None if used_prompt else prompt_at))
+        used_prompt = True
+        i = end
+
+    flush_unknown(len(lines))
+    seen: dict[str, int] = {}
+    whole = len(found) == 1 and not unknown and found[0][4] is None
+    for key, start, end, cmd, prompt_line in found:
+        if key in seen:
+            result.unrecognised.append(
+                (_where(origin, start + 1), f"another {LABELS[key]} output; the one at line {seen[key]} is used")
+            )
+            continue
+        seen[key] = start + 1
+        body = raw[start:end]
+        if key == "cmd:free" and prompt_line is not None:
+            body = [raw[prompt_line].strip()] + body  # its flags give the unit
+        elif key == "cmd:free" and (flags := _free_flags_in_name(origin)):
+            body = [f"$ free {flags}"] + body  # sos names the file after the command: free_-m
+        chunk_text = textwrap.dedent("\n".join(body)).strip("\n") + "\n"
+        where = origin if whole else _where(origin, start + 1)
+        result.chunks.append(Chunk(key, chunk_text, where, start + 1, cmd))
+    for start, end, cmd in unknown:
+        result.unrecognised.append((_where(origin, start + 1), _why(lines[start:end], cmd)))
+    return result
+
+
+def _free_flags_in_name(origin: str) -> str | None:
+    """``free -m`` flags from a file name such as sos's ``free_-m`` or ``free -h.txt``."""
+    m = re.search(r"(?:^|/)free[_ ]+((?:-{1,2}[a-z]+[_ ]*)+)(?:\.\w+)?$", origin)
+    return " ".join(m.group(1).replace("_", " ").split()) if m else None
+
+
+def _why(block: list[str], command: str | None) -> str:
+    first = next((s for s in block if s), "")
+    key = _hinted_key(command)
+    if command and key:
+        if _ERROR.search(first):
+            return f"`{command}` printed an error instead of its output: {first[:100]!r}; skipped"
+        return f"`{command}` output not recognised as {LABELS[key]} (truncated or altered?); skipped"
+    if first.startswith(("Buffers:", "Cached:", "MemFree:", "Active:")) and ":" in first:
+        return "looks like part of /proc/meminfo but its MemTotal line is missing; skipped"
+    return f"not a recognised output: {first[:60]!r}; skipped"
+
+
+def recognize(text: str, origin: str) -> list[Chunk]:
+    """The recognised outputs in ``text`` (see :func:`split` for what is left over)."""
+    return split(text, origin).chunks
+
+
+def read_text_file(path: str, limit: int = TEXT_LIMIT) -> str:
+    """A text file people pasted into: UTF-8, or UTF-16 with or without a BOM (Windows editors).
+
+    Raises :class:`~memdiag.evidence.Unreadable` for binary data and oversized files.
+    """
+    import os
+
+    try:
+        size = os.path.getsize(path)
+        if size > limit:
+            raise Unreadable(path, f"larger than {limit // 1048576} MiB; not a pasted output", "malformed")
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except PermissionError:
+        raise Unreadable(path, "permission denied", "permission") from None
+    except OSError as exc:
+        raise Unreadable(path, exc.strerror or str(exc)) from None
+    sample = data[:4096]
+    if len(sample) >= 4 and sample[:2] not in (b"\xff\xfe", b"\xfe\xff"):
+        odd_nul = sample[1::2].count(0) > len(sample) // 4
+        even_nul = sample[0::2].count(0) > len(sample) // 4
+        if odd_nul and not sample[0::2].count(0):
+            return data.decode("utf-16-le", errors="replace")
+        if even_nul and not sample[1::2].count(0):
+            return data.decode("utf-16-be", errors="replace")
+    return decode(data, path)

@@ -1,0 +1,284 @@
+"""``memdiag collect``: capture the raw evidence of this host into one archive.
+
+The capture holds exactly what the registered sources read, nothing derived: the sources run
+over a :class:`RecordingEvidence`, a live evidence that keeps every file's bytes as they were
+read, every folder listing and existence check, and every read that failed and why. Those are
+written as a memdiag capture (format in :mod:`memdiag.plugins.inputs.capture`), so any later
+memdiag, with newer rules or sources that read the same files, can re-analyze the moment.
+
+Process command lines can hold passwords and tokens: ``/proc/PID/cmdline`` is only kept with
+``--with-cmdlines``, and ``/proc/PID/environ`` never. The capture is bounded in size (what
+would exceed ``--max-size`` is left out and listed as such) and in time (the global
+``--timeout``), and its size is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import time
+from typing import Iterator
+
+from memdiag.errors import EXIT_OK, UsageError
+from memdiag.evidence import Evidence, Unreadable
+from memdiag.hookspecs import hookimpl
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+_CMDLINE = re.compile(r"^proc/(?:\d+|self|thread-self)(?:/task/\d+)?/cmdline$")
+_ENVIRON = re.compile(r"^proc/(?:\d+|self|thread-self)(?:/task/\d+)?/environ$")
+
+
+class RecordingEvidence(Evidence):
+    """The live host, remembering everything sources read from it.
+
+    Sources run in worker threads and a stuck one may be abandoned and finish late, so all
+    records go through one lock and stop once :meth:`close` is called.
+    """
+
+    def __init__(self, root: str = "/", *, with_cmdlines: bool = False, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        super().__init__(root, kind="live")
+        self.with_cmdlines = with_cmdlines
+        self.max_bytes = max_bytes
+        self.files: dict[str, bytes] = {}
+        self.listings: dict[str, list[str]] = {}
+        self.present: set[str] = set()
+        self.unreadable: dict[str, tuple[str, str]] = {}
+        self.omitted: dict[str, str] = {}
+        self.partial: set[str] = set()
+        self.size = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def _excluded(self, rel: str) -> str | None:
+        if _ENVIRON.match(rel):
+            return "process environments are never captured"
+        if _CMDLINE.match(rel) and not self.with_cmdlines:
+            return "process command lines are left out unless --with-cmdlines"
+        return None
+
+    def _store(self, rel: str, data: bytes, partial: bool = False) -> None:
+        with self._lock:
+            if self._closed or rel in self.files or rel in self.omitted:
+                return
+            why = self._excluded(rel)
+            if why is None and self.size + len(data) > self.max_bytes:
+                why = f"not captured: the capture size limit ({self.max_bytes // 1048576} MiB) was reached"
+            if why is not None:
+                self.omitted[rel] = why
+                return
+            self.files[rel] = data
+            self.size += len(data)
+            if partial:
+                self.partial.add(rel)
+
+    def _failed(self, rel: str, exc: Unreadable) -> None:
+        with self._lock:
+            if not self._closed and rel not in self.files:
+                self.unreadable[rel] = (exc.message, exc.kind)
+
+    # -- Evidence ----------------------------------------------------------------------------
+
+    def read_bytes(self, rel: str, limit: int = 16 * 1024 * 1024) -> bytes | None:
+        try:
+            data = super().read_bytes(rel, limit)
+        except Unreadable as exc:
+            self._failed(rel, exc)
+            raise
+        if data is not None:
+            self._store(rel, data)
+        return data
+
+    def lines(self, rel: str, limit: int = 1 << 30) -> Iterator[str] | None:
+        try:
+            it = super().lines(rel, limit)
+        except Unreadable as exc:
+            self._failed(rel, exc)
+            raise
+        return None if it is None else self._recorded_lines(rel, it)
+
+    def _recorded_lines(self, rel: str, it: Iterator[str]) -> Iterator[str]:
+        kept: list[str] = []
+        size = 0
+        complete = False
+        try:
+            for line in it:
+                if size <= self.max_bytes:
+                    kept.append(line)
+                    size += len(line) + 1
+                yield line
+            complete = True
+        except Unreadable as exc:
+            self._failed(rel, exc)
+            raise
+        finally:
+            # a source may stop reading early; what it read is what it used
+            data = ("\n".join(kept) + "\n").encode() if kept else b""
+            if size > self.max_bytes:
+                with self._lock:
+                    self.omitted.setdefault(rel, "not captured: larger than the capture size limit")
+            else:
+                self._store(rel, data, partial=not complete)
+
+    def listdir(self, rel: str) -> list[str]:
+        names = super().listdir(rel)
+        with self._lock:
+            key = rel.rstrip("/")
+            if not self._closed and key not in self.listings:
+                self.listings[key] = sorted(names)
+        return names
+
+    def exists(self, rel: str) -> bool:
+        found = super().exists(rel)
+        if found:
+            with self._lock:
+                if not self._closed:
+                    self.present.add(rel)
+        return found
+
+
+# -- the capture file ------------------------------------------------------------------------
+
+def _identity(ev: RecordingEvidence) -> tuple[str, str]:
+    """(host name, kernel release) of the captured host."""
+    if ev.root == "/":
+        u = os.uname()
+        return u.nodename, u.release
+    values = []
+    for rel, fallback in (("proc/sys/kernel/hostname", "unknown"), ("proc/sys/kernel/osrelease", "")):
+        try:
+            with open(os.path.join(ev.root, rel), encoding="utf-8", errors="replace") as f:
+                values.append(f.read().strip() or fallback)
+        except OSError:
+            values.append(fallback)
+    return values[0], values[1]
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64] or "host"
+
+
+def write_capture(ev: RecordingEvidence, out_path: str | None, *, started: float, duration: float,
+                  problems: list[dict], timeout: float) -> tuple[str, int, int]:
+    """Write the capture; return (path, files, packed bytes). Written atomically, mode 0600."""
+    import io
+    import json
+    import tarfile
+
+    from memdiag import __version__
+    from memdiag.plugins.inputs import capture
+
+    host, kernel = _identity(ev)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+    top = f"memdiag-capture-{_safe(host)}-{stamp}"
+    out_path = out_path or f"{top}.tar.gz"
+    ev.close()
+    files = {rel: data for rel, data in sorted(ev.files.items()) if _member_ok(rel)}
+    meta = {
+        "format": capture.FORMAT,
+        "version": capture.VERSION,
+        "memdiag_version": __version__,
+        "host": host,
+        "kernel": kernel,
+        "captured_at": started,
+        "captured_at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "duration_seconds": round(duration, 3),
+        "with_cmdlines": ev.with_cmdlines,
+        "files": [{"path": rel, "size": len(data)} for rel, data in files.items()],
+        "partial": sorted(ev.partial),
+        "listings": dict(sorted(ev.listings.items())),
+        "present": sorted(ev.present - set(files)),
+        "unreadable": [{"path": p, "reason": r, "kind": k} for p, (r, k) in sorted(ev.unreadable.items())],
+        "omitted": [{"path": p, "reason": r} for p, r in sorted(ev.omitted.items())],
+        "problems": problems,
+        "limits": {"max_bytes": ev.max_bytes, "timeout_seconds": timeout},
+    }
+    folder = os.path.dirname(os.path.abspath(out_path))
+    tmp = os.path.join(folder, f".{os.path.basename(out_path)}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise UsageError(f"cannot write the capture: {exc.strerror}", path=out_path) from None
+    try:
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+            dirs: set[str] = set()
+
+            def add(name: str, data: bytes) -> None:
+                parts = name.split("/")
+                for i in range(1, len(parts)):
+                    d = "/".join(parts[:i])
+                    if d not in dirs:
+                        dirs.add(d)
+                        info = tarfile.TarInfo(d)
+                        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(started)
+                        tar.addfile(info)
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = len(data), 0o644, int(started)
+                tar.addfile(info, io.BytesIO(data))
+
+            add(f"{top}/{capture.META}", json.dumps(meta, indent=1).encode())
+            for rel, data in files.items():
+                add(f"{top}/{rel}", data)
+        os.replace(tmp, out_path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return out_path, len(files), os.path.getsize(out_path)
+
+
+def _member_ok(rel: str) -> bool:
+    """Relative paths only: a source asking for ``../x`` is a bug, never archived."""
+    parts = rel.split("/")
+    return bool(rel) and not rel.startswith("/") and ".." not in parts and "" not in parts
+
+
+# -- the command -----------------------------------------------------------------------------
+
+def configure(parser) -> None:
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="where to write the capture (default: memdiag-capture-HOST-TIME.tar.gz here)")
+    parser.add_argument("--with-cmdlines", action="store_true",
+                        help="also keep process command lines (/proc/PID/cmdline; they may hold secrets)")
+    parser.add_argument("--max-size", type=int, default=DEFAULT_MAX_BYTES // 1048576, metavar="MiB",
+                        help="largest amount of raw evidence kept (default %(default)s MiB)")
+
+
+def run(args) -> int:
+    from memdiag.bounded import Deadline
+    from memdiag.cli import load_registry
+    from memdiag.sources import collect
+    from memdiag.units import format_bytes
+
+    if args.max_size <= 0:
+        raise UsageError("--max-size must be a positive number of MiB")
+    reg = load_registry(args)
+    root = os.environ.get("MEMDIAG_ROOT", "/")
+    ev = RecordingEvidence(root, with_cmdlines=args.with_cmdlines, max_bytes=args.max_size * 1048576)
+    started, t0 = time.time(), time.monotonic()
+    facts = collect(reg.sources, ev, deadline=Deadline(args.timeout))
+    duration = time.monotonic() - t0
+    problems = [{"source": p.source, "message": p.message, "path": p.path, "kind": p.kind} for p in facts.problems]
+    path, count, packed = write_capture(ev, args.output, started=started, duration=duration,
+                                        problems=problems, timeout=args.timeout)
+    print(f"memdiag: capture written to {path}: {count} files, {format_bytes(ev.size)} read, "
+          f"{format_bytes(packed)} packed, in {duration:.2f}s")
+    if ev.omitted:
+        print(f"memdiag: {len(ev.omitted)} file(s) left out (command lines, size limit); "
+              f"listed in the capture's metadata", file=sys.stderr)
+    return EXIT_OK
+
+
+@hookimpl
+def memdiag_commands(register):
+    register("collect", "capture this host's raw evidence into one archive that `memdiag analyze` reads",
+             configure, run)

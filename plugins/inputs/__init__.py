@@ -1,0 +1,90 @@
+"""Built-in input openers: memdiag captures, sosreports, loose folders and pasted text.
+
+``memdiag analyze PATH`` hands each path to the openers registered here, in this order:
+
+1. ``archive``: a tar archive (by content: gzip, xz, bzip2 or plain tar), safely unpacked into
+   the caller's work folder, then read as whichever of the folders below it holds;
+2. ``memdiag-capture``: a folder with ``memdiag-capture.json``;
+3. ``sosreport``: a folder in sos's layout;
+4. ``loose-folder``: any other folder, its files recognised by content;
+5. ``pasted-text``: any other file, split into the outputs pasted into it.
+
+A folder holding exactly one folder (an unpacked archive's top level) is read as that folder.
+"""
+
+from __future__ import annotations
+
+import os
+
+from memdiag.evidence import Evidence
+from memdiag.hookspecs import hookimpl
+
+
+def _inner(folder: str) -> str:
+    """The folder itself, or its single sub-folder when that is all it holds."""
+    try:
+        entries = [e for e in os.listdir(folder) if not e.startswith(".")]
+    except OSError:
+        return folder
+    if len(entries) == 1:
+        only = os.path.join(folder, entries[0])
+        if os.path.isdir(only) and not os.path.islink(only):
+            return only
+    return folder
+
+
+def _open_tree(folder: str, *, label: str, shown_as: str | None) -> Evidence:
+    from memdiag.plugins.inputs import capture, loose, sosreport
+
+    if capture.is_capture(folder):
+        return capture.open_capture(folder, label=label, shown_as=shown_as)
+    if sosreport.is_sosreport(folder):
+        return sosreport.open_sosreport(folder, label=label, shown_as=shown_as)
+    return loose.open_folder(folder, label=label, shown_as=shown_as)
+
+
+def open_archive(path: str, workdir: str) -> Evidence | None:
+    from memdiag import archive
+
+    if not archive.is_archive(path):
+        return None
+    dest = archive.extract(path, workdir)
+    root = _inner(dest)
+    top = os.path.relpath(root, dest)
+    shown_as = f"{path}:" + ("" if top == "." else top + "/")
+    return _open_tree(root, label=path, shown_as=shown_as)
+
+
+def _folder_opener(kind: str):
+    def opener(path: str, workdir: str) -> Evidence | None:
+        from memdiag.plugins.inputs import capture, sosreport
+
+        if not os.path.isdir(path):
+            return None
+        root = _inner(path)
+        if kind == "capture" and not capture.is_capture(root):
+            return None
+        if kind == "sosreport" and not sosreport.is_sosreport(root):
+            return None
+        shown_as = root.rstrip(os.sep) + os.sep
+        return _open_tree(root, label=path, shown_as=shown_as)
+
+    opener.__name__ = f"open_{kind}_folder"
+    return opener
+
+
+def open_pasted(path: str, workdir: str) -> Evidence | None:
+    from memdiag.plugins.inputs import loose
+
+    if not os.path.isfile(path):
+        return None
+    return loose.open_text_file(path, workdir, label=path)
+
+
+@hookimpl
+def memdiag_inputs(register):
+    register("archive", open_archive)
+    register("memdiag-capture", _folder_opener("capture"))
+    register("sosreport", _folder_opener("sosreport"))
+    register("loose-folder", _folder_opener("loose"))
+    register("pasted-text", open_pasted)
