@@ -7,6 +7,9 @@ unreadable one is ``None`` plus a problem recorded on the fact set, never an exc
 
 from __future__ import annotations
 
+import os
+import time
+import weakref
 from typing import Iterator
 
 from memdiag.evidence import Evidence, Unreadable
@@ -103,8 +106,6 @@ def live_path(ev: Evidence, rel: str) -> str | None:
     For the few probes Evidence has no verb for (statvfs, readlink, stat of an open file); they
     only make sense on the running host anyway.
     """
-    import os
-
     return os.path.join(ev.root, rel) if ev.live else None
 
 
@@ -135,3 +136,48 @@ def unescape(field: str) -> str:
             out.append(field[i])
             i += 1
     return "".join(out)
+
+
+class FdTable:
+    """Every process's open descriptors and where they point, read once per evidence.
+
+    Both the deleted-files and the GPU sources need it; one walk of /proc/*/fd with readlink
+    serves both. Live only (readlink has no captured form). Bounded in descriptors and seconds.
+    """
+
+    def __init__(self) -> None:
+        self.links: list[tuple[str, str, str]] = []  # (pid, fd, target)
+        self.denied = 0
+        self.complete = True
+
+
+#: one table per Evidence object, dropped with it
+_FD_TABLES: "weakref.WeakKeyDictionary[Evidence, FdTable]" = weakref.WeakKeyDictionary()
+
+
+def fd_table(ev: Evidence, *, max_fds: int = 200000, seconds: float = 1.0) -> FdTable:
+    cached = _FD_TABLES.get(ev)
+    if cached is not None:
+        return cached
+    table = FdTable()
+    stop = time.monotonic() + seconds
+    for pid in (p for p in ev.listdir("proc") if p.isdigit()):
+        if time.monotonic() > stop or len(table.links) > max_fds:
+            table.complete = False
+            break
+        try:
+            fds = ev.listdir(f"proc/{pid}/fd")
+        except Unreadable:
+            table.denied += 1
+            continue
+        base = live_path(ev, f"proc/{pid}/fd")
+        for fd in fds:
+            try:
+                table.links.append((pid, fd, os.readlink(f"{base}/{fd}")))
+            except OSError:
+                continue  # closed meanwhile
+    if table.denied:
+        table.complete = False
+    _FD_TABLES[ev] = table
+    return table
+

@@ -6,13 +6,10 @@ figure). One client (``drm-client-id``) can be open in several processes and sev
 clients are counted once. Buffers in system RAM (regions gtt, cpu, system*, memory) are RAM that
 no meminfo field names (TTM allocates raw pages); VRAM is the card's own memory.
 
-Live, only descriptors that point at /dev/dri are read; the scan is bounded in descriptors and time.
+Live, only descriptors that point at /dev/dri are read (from the shared, bounded fd walk).
 """
 
 from __future__ import annotations
-
-import os
-import time
 
 from memdiag.evidence import Evidence, Unreadable
 from memdiag.facts import FactSet
@@ -20,10 +17,9 @@ from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 from memdiag.units import UnitError, parse_size
 
-from memdiag.plugins.sources._readers import live_path, quiet_text
+from memdiag.plugins.sources._readers import fd_table, quiet_text
 
 MAX_FDS = 200000
-BUDGET_SECONDS = 1.0
 TOP = 10
 
 FACTS = (
@@ -49,31 +45,31 @@ class GpuSource(Source):
     facts = FACTS
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
-        stop = time.monotonic() + BUDGET_SECONDS
         clients: dict[tuple[str, str], dict] = {}
-        fds = 0
         complete = True
-        for pid in (p for p in ev.listdir("proc") if p.isdigit()):
-            if time.monotonic() > stop or fds > MAX_FDS:
-                complete = False
-                break
-            try:
-                names = ev.listdir(f"proc/{pid}/fd" if ev.live else f"proc/{pid}/fdinfo")
-            except Unreadable:
-                complete = False
+        if ev.live:  # only descriptors that point at a DRM device
+            table = fd_table(ev)
+            complete = table.complete
+            candidates = [(pid, fd) for pid, fd, target in table.links if target.startswith("/dev/dri/")]
+        else:  # a capture holds only the fdinfo files someone chose to keep
+            candidates = []
+            for pid in (p for p in ev.listdir("proc") if p.isdigit()):
+                try:
+                    candidates.extend((pid, fd) for fd in ev.listdir(f"proc/{pid}/fdinfo"))
+                except Unreadable:
+                    complete = False
+                if len(candidates) > MAX_FDS:
+                    complete = False
+                    break
+        for pid, fd in candidates:
+            raw = quiet_text(ev, f"proc/{pid}/fdinfo/{fd}")
+            info = parse_fdinfo(raw) if raw and "drm-" in raw else None
+            if info is None:
                 continue
-            for fd in names:
-                fds += 1
-                if ev.live and not _is_dri(live_path(ev, f"proc/{pid}/fd/{fd}")):
-                    continue
-                raw = quiet_text(ev, f"proc/{pid}/fdinfo/{fd}")
-                info = parse_fdinfo(raw) if raw and "drm-" in raw else None
-                if info is None:
-                    continue
-                key = (info["pdev"] or info["driver"], info["client_id"])
-                if key not in clients:
-                    info["pid"] = int(pid)
-                    clients[key] = info
+            key = (info["pdev"] or info["driver"], info["client_id"])
+            if key not in clients:
+                info["pid"] = int(pid)
+                clients[key] = info
         if not clients:
             return
         origin = ev.origin("proc/*/fdinfo")
@@ -98,13 +94,6 @@ class GpuSource(Source):
             comm = quiet_text(ev, f"proc/{r['pid']}/comm")
             r["process"] = comm.strip() if comm else None
         out.set("gpu.top", rows[:TOP], origin)
-
-
-def _is_dri(path: str | None) -> bool:
-    try:
-        return path is not None and os.readlink(path).startswith("/dev/dri/")
-    except OSError:
-        return False
 
 
 def parse_fdinfo(raw: str) -> dict | None:

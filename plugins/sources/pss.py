@@ -56,8 +56,8 @@ class PssSource(Source):
     facts = FACTS
     timeout = 4.0
     #: the budget: at most this many processes, this many seconds
-    max_processes = 64
-    budget_seconds = 1.0
+    max_processes = 32
+    budget_seconds = 0.5
     max_statm = 100000
 
     def collect(self, ev: Evidence, out: FactSet) -> None:

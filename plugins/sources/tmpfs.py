@@ -13,21 +13,17 @@ reading every process's fd table, which only makes sense live, and is bounded.
 from __future__ import annotations
 
 import os
-import time
 
-from memdiag.evidence import Evidence, Unreadable
+from memdiag.evidence import Evidence
 from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 from memdiag.units import UnitError, parse_size
 
-from memdiag.plugins.sources._readers import live_path, parse_mountinfo, quiet_text
+from memdiag.plugins.sources._readers import fd_table, live_path, parse_mountinfo, quiet_text
 
 MOUNTINFO = ("proc/self/mountinfo", "proc/1/mountinfo")
 MAX_MOUNTS = 5000
-MAX_PROCS = 20000
-MAX_FDS = 200000
-BUDGET_SECONDS = 1.0
 TOP = 10
 
 TMPFS_FACTS = (
@@ -149,44 +145,27 @@ class DeletedSource(Source):
             return  # needs readlink/stat of live descriptors
         found = _mounts(ev)
         tmpfs_devs = {m["dev"] for m in (found[0] if found else []) if m["fstype"] == "tmpfs"}
-        stop = time.monotonic() + BUDGET_SECONDS
+        table = fd_table(ev)
         seen: set[tuple[int, int]] = set()
         files: list[dict] = []
-        denied = fds = 0
-        complete = True
-        pids = [p for p in ev.listdir("proc") if p.isdigit()]
-        if len(pids) > MAX_PROCS:
-            pids, complete = pids[:MAX_PROCS], False
-        for pid in pids:
-            if time.monotonic() > stop or fds > MAX_FDS:
-                complete = False
-                break
-            try:
-                entries = ev.listdir(f"proc/{pid}/fd")
-            except Unreadable:
-                denied += 1
+        for pid, fd, target in table.links:
+            if not target.endswith(" (deleted)"):
                 continue
-            for fd in entries:
-                fds += 1
-                path = live_path(ev, f"proc/{pid}/fd/{fd}")
-                try:
-                    target = os.readlink(path)
-                    if not target.endswith(" (deleted)"):
-                        continue
-                    st = os.stat(path)
-                except OSError:
-                    continue  # closed or exited meanwhile
-                if (st.st_dev, st.st_ino) in seen:
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-                dev = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
-                shmem = target.startswith("/memfd:") or dev in tmpfs_devs
-                files.append({"pid": int(pid), "path": target[: -len(" (deleted)")],
-                              "bytes": st.st_blocks * 512, "shmem": shmem})
-        if denied:
-            complete = False
-            out.problem(self.name, f"fd tables of {denied} processes not readable "
+            try:
+                st = os.stat(live_path(ev, f"proc/{pid}/fd/{fd}"))
+            except OSError:
+                continue  # closed or exited meanwhile
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            dev = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+            shmem = target.startswith("/memfd:") or dev in tmpfs_devs
+            files.append({"pid": int(pid), "path": target[: -len(" (deleted)")],
+                          "bytes": st.st_blocks * 512, "shmem": shmem})
+        if table.denied:
+            out.problem(self.name, f"fd tables of {table.denied} processes not readable "
                         "(permission: needs root or the process's own user)", ev.origin("proc"), "permission")
+        complete = table.complete
         origin = ev.origin("proc/*/fd")
         out.set("deleted.files", len(files), origin)
         out.set("deleted.bytes", sum(f["bytes"] for f in files), origin)
