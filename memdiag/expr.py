@@ -84,24 +84,35 @@ class ExprError(ValueError):
 
     ``offset`` is the 0-based column of the problem within its line (``None`` when the whole
     text is at fault), ``line`` the 1-based line within the text. ``message`` already says
-    where, e.g. ``'lambda' is not allowed at column 5`` (columns in messages count from 1).
+    where, e.g. ``'lambda' is not allowed at column 5`` (columns in messages count from 1);
+    ``reason`` is the same without the location.
     """
 
-    def __init__(self, message: str, offset: int | None = None, line: int | None = None) -> None:
+    def __init__(self, message: str, offset: int | None = None, line: int | None = None,
+                 *, reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.offset = offset
         self.line = line
+        #: The problem without the "at column N" words, for callers that place it themselves.
+        self.reason = message if reason is None else reason
 
 
 class EvalError(ValueError):
-    """A run-time failure: the rule itself is broken (comparing a string with a number, ...)."""
+    """A run-time failure: the rule itself is broken (comparing a string with a number, ...).
 
-    def __init__(self, message: str, offset: int | None = None, line: int | None = None) -> None:
+    ``message`` names the operation, the operands and the column; ``reason`` leaves out the
+    column; ``offset`` and ``line`` are as in ExprError.
+    """
+
+    def __init__(self, message: str, offset: int | None = None, line: int | None = None,
+                 *, reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.offset = offset
         self.line = line
+        #: The problem without the "at column N" words, for callers that place it themselves.
+        self.reason = message if reason is None else reason
 
 
 class Env(Protocol):
@@ -194,6 +205,10 @@ class _ExtraEnv:
 
 class _Bad(Exception):
     """An operation refused its operands; turned into EvalError with a location by the caller."""
+
+
+def _located(reason: str, where: str, col: int | None, line: int | None) -> EvalError:
+    return EvalError(reason + where, col, line, reason=reason)
 
 
 def _tn(value: object) -> str:
@@ -654,9 +669,9 @@ class _Locator:
 
     def error(self, fail: _Fail) -> ExprError:
         if fail.index is None:
-            return ExprError(fail.message)
+            return ExprError(fail.message)  # reason == message
         line, col = self.position(fail.index)
-        return ExprError(fail.message + self.where(fail.index), col, line)
+        return ExprError(fail.message + self.where(fail.index), col, line, reason=fail.message)
 
 
 def _brackets_balanced(text: str) -> bool:
@@ -944,7 +959,7 @@ class _Compiler:
                 if v is UNKNOWN:
                     return UNKNOWN
                 if type(v) not in _NUMS:
-                    raise EvalError(f"cannot apply unary '{symbol}' to {_desc(v)}{where}", col, line)
+                    raise _located(f"cannot apply unary '{symbol}' to {_desc(v)}", where, col, line)
                 return -v if sign < 0 else +v
         return self.fold(unary, [item])
 
@@ -969,7 +984,7 @@ class _Compiler:
             try:
                 return impl(a, b)
             except _Bad as exc:
-                raise EvalError(f"{exc}{where}", col, line) from None
+                raise _located(f"{exc}", where, col, line) from None
 
         return self.fold(binop, [left, right])
 
@@ -1000,7 +1015,7 @@ class _Compiler:
                 try:
                     return impl(a, b)
                 except _Bad as exc:
-                    raise EvalError(f"{exc}{where}", col, line) from None
+                    raise _located(f"{exc}", where, col, line) from None
         else:
             chain = tuple(steps)
 
@@ -1017,7 +1032,7 @@ class _Compiler:
                             if not impl(a, b):
                                 return False
                         except _Bad as exc:
-                            raise EvalError(f"{exc}{where}", col, line) from None
+                            raise _located(f"{exc}", where, col, line) from None
                     a = b
                 return UNKNOWN if unknown else True
 
@@ -1055,7 +1070,7 @@ class _Compiler:
                 try:
                     return _slice(c, a, b, s)
                 except _Bad as exc:
-                    raise EvalError(f"{exc}{where}", col, line) from None
+                    raise _located(f"{exc}", where, col, line) from None
 
             return self.fold(subscript, [container, *parts])
         key = self.compile(node.slice, depth)
@@ -1071,7 +1086,7 @@ class _Compiler:
             try:
                 return _index(c, k)
             except _Bad as exc:
-                raise EvalError(f"{exc}{where}", col, line) from None
+                raise _located(f"{exc}", where, col, line) from None
 
         return self.fold(subscript, [container, key])
 
@@ -1144,7 +1159,7 @@ class _Compiler:
                 try:
                     return impl(a)
                 except _Bad as exc:
-                    raise EvalError(f"{exc}{where}", col, line) from None
+                    raise _located(f"{exc}", where, col, line) from None
         else:
             def call(env: Any) -> Any:
                 values = [fn(env) for fn in fns]
@@ -1154,7 +1169,7 @@ class _Compiler:
                 try:
                     return impl(*values)
                 except _Bad as exc:
-                    raise EvalError(f"{exc}{where}", col, line) from None
+                    raise _located(f"{exc}", where, col, line) from None
 
         return self.fold(call, args)
 
@@ -1180,26 +1195,26 @@ class _Compiler:
             if before is UNKNOWN:
                 return UNKNOWN
             if type(now) not in _NUMS or type(before) not in _NUMS:
-                raise EvalError(f"{func}({name}) needs numbers, got {_desc(before)} then "
-                                f"{_desc(now)}{where}", col, line)
+                raise _located(f"{func}({name}) needs numbers, got {_desc(before)} then "
+                               f"{_desc(now)}", where, col, line)
             try:
                 diff = _int_ok(now - before)
             except (_Bad, OverflowError):
-                raise EvalError(f"{func}({name}) result is too large{where}", col, line) from None
+                raise _located(f"{func}({name}) result is too large", where, col, line) from None
             if func == "delta":
                 return diff
             hours = env.elapsed_hours()
             if hours is UNKNOWN:
                 return UNKNOWN
             if type(hours) not in _NUMS:
-                raise EvalError(f"elapsed hours must be a number, got {_desc(hours)}{where}",
-                                col, line)
+                raise _located(f"elapsed hours must be a number, got {_desc(hours)}", where,
+                               col, line)
             if hours == 0:
                 return UNKNOWN
             try:
                 return diff / hours
             except OverflowError:
-                raise EvalError(f"{func}({name}) result is too large{where}", col, line) from None
+                raise _located(f"{func}({name}) result is too large", where, col, line) from None
 
         return change
 
@@ -1453,10 +1468,10 @@ class Template:
             try:
                 text = flt(value)
             except _Bad as exc:
-                raise EvalError(f"filter '{fname}' {exc}{where}", col, line) from None
+                raise _located(f"filter '{fname}' {exc}", where, col, line) from None
             except (OverflowError, ValueError):
-                raise EvalError(f"filter '{fname}' cannot format {_desc(value)}{where}",
-                                col, line) from None
+                raise _located(f"filter '{fname}' cannot format {_desc(value)}", where,
+                               col, line) from None
             if len(text) > MAX_SIZE:
                 text = text[:MAX_SIZE - 3] + "..."
             out.append(text)

@@ -189,7 +189,8 @@ def test_comparisons(text, value):
 def test_ordering_a_string_with_a_number_is_an_eval_error_naming_the_operation():
     err = eval_error("platform.hypervisor > 3")
     assert str(err) == "cannot compare str 'vmware' with int 3 using '>' at column 21"
-    assert err.offset == 20
+    assert err.offset == 20 and err.line == 1
+    assert err.reason == "cannot compare str 'vmware' with int 3 using '>'"
     assert "using '<'" in str(eval_error("none < 1"))
     assert "cannot compare map with map" in str(eval_error("balloon.vmware < balloon.vmware"))
     assert "using '<='" in str(eval_error("1 < 2 <= 'x'"))
@@ -434,6 +435,7 @@ def test_expr_error_carries_offset_and_line():
     err = compile_error("meminfo.MemTotal + (lambda: 1)")
     assert err.message == "'lambda' is not allowed at column 21"
     assert (err.offset, err.line) == (20, 1)
+    assert err.reason == "'lambda' is not allowed"  # for callers that place it themselves
     err = compile_error("a > 1\nand 2 ** 3")
     assert str(err) == "'**' is not allowed at line 2, column 7"
     assert (err.offset, err.line) == (6, 2)
