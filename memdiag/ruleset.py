@@ -74,11 +74,24 @@ class Rule:
     pack: str
     #: where each param's value in force came from ("rules/core.yaml:14", "--param", ...)
     param_origin: dict[str, str] = field(default_factory=dict)
+    #: where ``enabled`` / ``severity`` in force came from, when an override set them
+    origin: dict[str, str] = field(default_factory=dict)
+    #: the reasons overrides gave ("enabled", "severity", "tuning")
+    notes: dict[str, str] = field(default_factory=dict)
+    #: memdiag.overrides.RuleException: a finding one applies to is reported as suppressed
+    exceptions: list = field(default_factory=list)
     raw: dict = field(default_factory=dict, repr=False)
 
     @property
     def where(self) -> str:
         return self.path if self.line is None else f"{self.path}:{self.line}"
+
+    @property
+    def disabled_reason(self) -> str:
+        if "enabled" not in self.origin:
+            return f"disabled in its rule file ({self.where})"
+        note = self.notes.get("enabled")
+        return f"disabled by {self.origin['enabled']}" + (f": {note}" if note else "")
 
     def expressions(self) -> Iterable[Expr | Template]:
         yield self.condition
@@ -252,11 +265,21 @@ def read_pack(path: str, *, use_cache: bool = True) -> tuple[dict | None, list[R
         data = _parse_yaml(text, path)
     except UsageError as exc:
         return None, [RuleProblem(path, exc.line, exc.message)]
+    tuning = data.pop("overrides", None) if isinstance(data, dict) else None
     problems = validate_data(data, path)
+    if tuning is not None:  # a pack's tuning of other packs' rules (memdiag.overrides)
+        from memdiag import overrides
+
+        problems += [RuleProblem(path, line, f"overrides: {msg}")
+                     for line, msg in overrides.validate({"rules": tuning}, path)]
     if problems:
         return None, problems
     plain = {k: v for k, v in data.items() if k != "rules"}
     plain["rules"] = [{**r, "__line__": getattr(r, "line", None)} for r in data["rules"]]
+    if tuning:
+        from memdiag.overrides import _with_lines
+
+        plain["overrides"] = _with_lines(tuning)
     if use_cache:
         _write_cache(cached, plain)
     return plain, []
@@ -388,13 +411,15 @@ def load(
     *,
     overrides: dict[str, dict[str, Any]] | None = None,
     use_cache: bool = True,
+    site: str | None = None,
 ) -> RuleSet:
-    """Load rule packs given as (path, pack name) pairs, in precedence order.
-
-    ``overrides`` maps rule id -> {param: value} from the command line.
+    """Load rule packs given as (path, pack name) pairs, in precedence order, then apply the
+    packs' ``overrides:`` sections, the site overrides file ``site`` and the command line's
+    ``overrides`` (rule id -> {param: value}), in that order (see memdiag.overrides).
     """
     rs = RuleSet()
     seen: dict[str, str] = {}
+    tunings: list = []
     for pack_path, pack in packs:
         try:
             files = rule_files(pack_path)
@@ -419,6 +444,20 @@ def load(
                 continue
             for raw in data["rules"]:
                 _add_rule(rs, raw, path, pack, seen, catalog)
+            if data.get("overrides"):
+                from memdiag import overrides as ov
+
+                found, bad = ov.compile_tunings(data["overrides"], path, f"overrides in rule pack {pack}")
+                tunings += found
+                rs.problems += [RuleProblem(path, line, msg, rid) for line, rid, msg in bad]
+    if site:
+        from memdiag import overrides as ov
+
+        tunings += ov.site_tunings(site, use_cache=use_cache)
+    if tunings:
+        from memdiag import overrides as ov
+
+        ov.apply(rs, tunings, catalog)
     _apply_overrides(rs, overrides or {})
     return rs
 
@@ -439,8 +478,7 @@ def _add_rule(rs: RuleSet, raw: dict, path: str, pack: str, seen: dict[str, str]
     try:
         rule = compile_rule(raw, path, pack)
     except ExprError as exc:
-        col = f" (column {exc.offset + 1})" if exc.offset is not None else ""
-        problem = RuleProblem(path, line, f"rule {rid}: {exc.message}{col}", rid)
+        problem = RuleProblem(path, line, f"rule {rid}: {exc.message}", rid)  # it says the column
         rs.problems.append(problem)
         rs.broken[rid] = problem
         return
