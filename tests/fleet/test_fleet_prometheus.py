@@ -3,11 +3,13 @@ syntax (check rules) and behaviour (unit tests with input series and expected al
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
-from .helpers import HERE, REPO, require_tool
+from .helpers import HERE, REPO, memdiag, require_tool
 
 RULES = REPO / "examples" / "prometheus" / "memdiag-alerts.yml"
 UNIT_TESTS = HERE / "prometheus" / "memdiag-alerts.test.yml"
@@ -41,3 +43,96 @@ def test_unit_tests_catch_a_changed_rule(tmp_path):
     proc = promtool("test", "rules", UNIT_TESTS.name, cwd=tests_dir)
     assert proc.returncode != 0
     assert "alertname: MemdiagWarningFinding, time: 20m" in proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------- rules x real metrics
+
+
+def textfile_metrics(tmp: Path, root: Path) -> str:
+    """What memdiag's textfile sink writes for a host laid out under ``root``."""
+    prom_dir, state = tmp / "textfile", tmp / "state"
+    prom_dir.mkdir(parents=True)
+    config = tmp / "memdiag.yaml"
+    config.write_text(f"delivery:\n  state_dir: {state}\nsinks:\n  - name: prometheus\n"
+                      f"    type: textfile\n    directory: {prom_dir}\n")
+    proc = memdiag("run", "--config", str(config), "--format", "json",
+                   env={**os.environ, "MEMDIAG_ROOT": str(root)})
+    assert proc.returncode in (0, 1, 2), proc.stderr
+    return (prom_dir / "memdiag.prom").read_text()
+
+
+def as_input_series(text: str, instance: str, minutes: int) -> list[dict]:
+    """Samples of a textfile as promtool input series, as if scraped every minute for ``minutes``
+    (the run timestamp advancing with the clock, as a timer rewrites it)."""
+    series = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_labels, value = line.rsplit(" ", 1)
+        name, _, labels = name_labels.partition("{")
+        labels = labels.rstrip("}")
+        extra = f'instance="{instance}",job="node"'
+        full = f"{name}{{{labels + ',' if labels else ''}{extra}}}"
+        values = f"0+60x{minutes}" if name == "memdiag_last_run_timestamp_seconds" else f"{value}x{minutes}"
+        series.append({"series": full, "values": values})
+    return series
+
+
+def test_rules_fire_on_what_the_textfile_sink_writes(tmp_path):
+    """The real sink's file for two captured hosts, fed to the rules: the critical guest pages,
+    the warning guest warns after 30 minutes, nothing says memdiag is broken or stale."""
+    hosts = HERE / "hosts"
+    critical = textfile_metrics(tmp_path / "critical", hosts / "balloon-critical")
+    warning = textfile_metrics(tmp_path / "warning", hosts / "vmware-guest")
+    lint = subprocess.run([require_tool("promtool"), "check", "metrics"], input=critical, capture_output=True,
+                          text=True, timeout=60)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    active = [line for text in (critical, warning) for line in text.splitlines()
+              if line.startswith("memdiag_finding_active{")]
+    assert len(active) == 2 and all('fingerprint="' in line for line in active)
+
+    def alert(severity: str, instance: str, duration: str) -> dict:
+        return {
+            "exp_labels": {"severity": severity, "instance": instance, "finding_id": "vmware-balloon"},
+            "exp_annotations": {
+                "summary": f"memdiag: vmware-balloon ({severity}) on {instance}",
+                "description": (
+                    f"memdiag found vmware-balloon on {instance}. On the host, `memdiag explain vmware-balloon` "
+                    "shows the evidence and `memdiag --format markdown` a report to paste into the incident."
+                    if severity == "critical" else
+                    f"memdiag has reported vmware-balloon on {instance} for {duration}. On the host, "
+                    "`memdiag explain vmware-balloon` shows the evidence."),
+            },
+        }
+    tests = {
+        "rule_files": [str(RULES)],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": as_input_series(critical, "esx-guest-17:9100", 60)
+            + as_input_series(warning, "centos74-app01:9100", 60),
+            "alert_rule_test": [
+                {"eval_time": "10m", "alertname": "MemdiagCriticalFinding",
+                 "exp_alerts": [alert("critical", "esx-guest-17:9100", "")]},
+                {"eval_time": "20m", "alertname": "MemdiagWarningFinding", "exp_alerts": []},
+                {"eval_time": "31m", "alertname": "MemdiagWarningFinding",
+                 "exp_alerts": [alert("warning", "centos74-app01:9100", "30 minutes")]},
+                *({"eval_time": "59m", "alertname": name, "exp_alerts": []}
+                  for name in ("MemdiagRunFailing", "MemdiagStale", "MemdiagMissing", "MemdiagDeliveryBacklog")),
+            ],
+            "promql_expr_test": [{
+                "expr": 'memdiag:hosts_with_finding:count{finding_id="vmware-balloon"}',
+                "eval_time": "5m",
+                "exp_samples": [
+                    {"labels": 'memdiag:hosts_with_finding:count{finding_id="vmware-balloon",severity="critical"}',
+                     "value": 1},
+                    {"labels": 'memdiag:hosts_with_finding:count{finding_id="vmware-balloon",severity="warning"}',
+                     "value": 1},
+                ],
+            }],
+        }],
+    }
+    test_file = tmp_path / "real.test.yml"
+    test_file.write_text(json.dumps(tests))  # JSON is YAML
+    proc = promtool("test", "rules", str(test_file))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
