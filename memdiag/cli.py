@@ -36,6 +36,8 @@ def _common() -> argparse.ArgumentParser:
     g.add_argument("--format", "-f", default="text", help="report format: text, json, or one a plugin adds")
     g.add_argument("--rules", action="append", default=[], metavar="PATH", help="add rule files or folders")
     g.add_argument("--param", action="append", default=[], metavar="RULE.NAME=VALUE", help="override a rule param")
+    g.add_argument("--overrides", metavar="FILE", help="site overrides file (default: $MEMDIAG_OVERRIDES, "
+                   "/etc/memdiag/overrides.yaml; '' for none)")
     g.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS", help="overall deadline for reading evidence")
     g.add_argument("--plugins-dir", action="append", default=[], metavar="DIR", help="load loose *.py plugins from DIR")
     g.add_argument("-p", dest="plugin_flags", action="append", default=[], metavar="no:NAME", help="block plugin NAME")
@@ -70,14 +72,16 @@ def load_registry(args: argparse.Namespace):
                         allow=allow, strict=getattr(args, "strict_plugins", False))
     for info in reg.errors:
         print(f"memdiag: plugin {info.name} ({info.origin}) skipped: {info.error}", file=sys.stderr)
+    for name in reg.unknown_blocked:
+        print(f"memdiag: -p no:{name}: no plugin is named {name}", file=sys.stderr)
     return reg
 
 
 def _rules(args: argparse.Namespace, reg, *, quiet: bool = False):
-    from memdiag import pipeline
+    from memdiag import overrides
     from memdiag.ruleset import parse_param_args
 
-    rs = pipeline.load_rules(reg, args.rules, parse_param_args(args.param))
+    rs = overrides.load_rules(reg, args.rules, parse_param_args(args.param), site_file=args.overrides)
     if not quiet:
         for problem in rs.problems:
             print(f"memdiag: {problem}", file=sys.stderr)

@@ -43,7 +43,9 @@ def _jsonable(value: Any) -> Any:
 def build(ev: Evidence, facts: FactSet, results: list[RuleResult], *, host: str, now: str) -> dict:
     """Assemble the document from the evidence, facts and rule results."""
     fired = [r for r in results if r.finding is not None]
-    fired.sort(key=lambda r: (-severity_rank(r.finding["severity"]), -(r.rule.priority if r.rule else 50),
+    # Suppressed findings (memdiag.overrides) are kept, after the ones that count.
+    fired.sort(key=lambda r: (bool(r.finding.get("suppressed")), -severity_rank(r.finding["severity"]),
+                              -(r.rule.priority if r.rule else 50),
                               -CONFIDENCES.index(r.finding["confidence"]), r.rule_id))
     findings = [r.finding for r in fired]
     active = [f for f in findings if not f.get("suppressed")]
@@ -58,9 +60,10 @@ def build(ev: Evidence, facts: FactSet, results: list[RuleResult], *, host: str,
                    "summary": f"No memory evidence found in {ev.label}: no /proc/meminfo, free or top output"}
     else:
         skipped = sum(r.state == "skipped" for r in results)
-        summary = "No memory problem found"
+        notes = [f"{len(findings)} finding(s) suppressed by overrides"] if findings else []
         if skipped:
-            summary += f" ({skipped} rule(s) could not be checked for lack of evidence)"
+            notes.append(f"{skipped} rule(s) could not be checked for lack of evidence")
+        summary = "No memory problem found" + (f" ({'; '.join(notes)})" if notes else "")
         verdict = {"severity": "ok", "summary": summary, "rule_id": None}
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

@@ -125,6 +125,11 @@ def evaluate(rule: Rule, facts: FactSet, *, host: str, now: str, previous: FactS
         return RuleResult(rule.id, "error", f"{rule.where}: {exc}", rule=rule)
     except Exception as exc:  # a rule must never take the diagnosis down
         return RuleResult(rule.id, "error", f"{rule.where}: {type(exc).__name__}: {exc}", rule=rule)
+    # An exception (memdiag.overrides) marks the finding; it is reported, never dropped.
+    for exception in rule.exceptions:
+        if exception.applies(env, host):
+            finding["suppressed"] = {"reason": exception.reason, "by": exception.by}
+            return RuleResult(rule.id, "fired", f"finding suppressed by {exception.by}", finding=finding, rule=rule)
     return RuleResult(rule.id, "fired", finding=finding, rule=rule)
 
 
@@ -175,12 +180,13 @@ def _finding(rule: Rule, facts: FactSet, env: FactEnv, host: str, now: str,
 
 def run(ruleset: RuleSet, facts: FactSet, *, host: str, now: str, previous: FactSet | None = None,
         elapsed_hours: float | None = None) -> list[RuleResult]:
-    """Evaluate every enabled rule, and report broken ones as errors."""
+    """Evaluate every enabled rule; list disabled ones (saying who disabled them) and report
+    broken ones as errors."""
     partial = frozenset(p.source for p in facts.problems if p.kind in ("timeout", "failed"))
     results = [
         evaluate(r, facts, host=host, now=now, previous=previous, elapsed_hours=elapsed_hours,
-                 partial_sources=partial)
-        for r in ruleset.rules if r.enabled
+                 partial_sources=partial) if r.enabled else RuleResult(r.id, "disabled", r.disabled_reason, rule=r)
+        for r in ruleset.rules
     ]
     for rid, problem in ruleset.broken.items():
         results.append(RuleResult(rid, "error", str(problem)))

@@ -8,18 +8,29 @@ from memdiag.facts import UNKNOWN
 from memdiag.ruleset import Ladder, Rule
 
 
-def _ladder(ladder: Ladder) -> str:
+def ladder_text(ladder: Ladder) -> str:
     if ladder.fixed:
         return ladder.fixed
     return "; ".join(f"{lvl} when {w.text}" if w else f"otherwise {lvl}" for lvl, w in ladder.steps)
+
+
+_ladder = ladder_text
+
+
+def _from(rule: Rule, key: str) -> str:
+    """Where an overridden value came from (nothing when the rule's own file set it)."""
+    if key not in rule.origin:
+        return ""
+    note = rule.notes.get(key)
+    return f"  (from {rule.origin[key]}" + (f": {note})" if note else ")")
 
 
 def describe_rule(rule: Rule) -> str:
     lines = [
         f"{rule.id}: {rule.title}",
         f"  defined at   {rule.where} ({rule.pack})",
-        f"  enabled      {'yes' if rule.enabled else 'no'}",
-        f"  severity     {_ladder(rule.severity)}",
+        f"  enabled      {'yes' if rule.enabled else 'no'}{_from(rule, 'enabled')}",
+        f"  severity     {_ladder(rule.severity)}{_from(rule, 'severity')}",
         f"  confidence   {_ladder(rule.confidence)}",
         f"  tags         {', '.join(rule.tags) or '-'}",
         f"  condition    {' '.join(rule.condition.text.split())}",
@@ -28,6 +39,13 @@ def describe_rule(rule: Rule) -> str:
         lines.append("  params in force:")
         for name, value in sorted(rule.params.items()):
             lines.append(f"    {name} = {value!r}  (from {rule.param_origin.get(name, rule.where)})")
+    if rule.exceptions:
+        lines.append("  exceptions (a finding is then reported as suppressed, and does not count):")
+        for exc in rule.exceptions:
+            lines.append(f"    {exc.name}: {exc.describe()}  (from {exc.origin})")
+            lines.append(f"      reason: {exc.reason}")
+    if rule.notes.get("tuning"):
+        lines.append(f"  tuned because {rule.notes['tuning']}")
     if rule.description:
         lines += ["", *("  " + line for line in rule.description.splitlines())]
     lines += ["", f"  next step    {' '.join(rule.remediation.get('steps', '').split())}"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from memdiag import engine, sources
@@ -29,6 +30,9 @@ class TestOutcome:
     ok: bool
     detail: str = ""
     where: str = ""
+    seconds: float = 0.0
+    path: str = ""
+    line: int | None = None
 
 
 def _factset(values: dict[str, Any], registry: Registry, origin: str) -> FactSet:
@@ -60,6 +64,14 @@ def _facts_for(test: dict, rule: Rule, registry: Registry) -> FactSet:
 
 
 def run_test(rule: Rule, test: dict, registry: Registry) -> TestOutcome:
+    started = time.perf_counter()
+    outcome = _run_test(rule, test, registry)
+    outcome.seconds = time.perf_counter() - started
+    outcome.path, outcome.line = rule.path, rule.line
+    return outcome
+
+
+def _run_test(rule: Rule, test: dict, registry: Registry) -> TestOutcome:
     name = test.get("name", "?")
     try:
         facts = _facts_for(test, rule, registry)
@@ -98,12 +110,74 @@ def run_all(rules: list[Rule], registry: Registry) -> list[TestOutcome]:
     return [run_test(rule, test, registry) for rule in rules for test in rule.tests]
 
 
-def coverage_gaps(rules: list[Rule]) -> list[str]:
-    """Rules without both a firing and a non-firing test."""
+@dataclass
+class Gap:
+    """A rule without a firing test, a non-firing test, or either."""
+
+    rule_id: str
+    where: str
+    lacks: list[str] = field(default_factory=list)  # "firing", "non-firing"
+    path: str = ""
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.where}: rule {self.rule_id} has no {' and no '.join(self.lacks)} test"
+
+
+def coverage(rules: list[Rule]) -> list[Gap]:
+    """Rules without both a firing and a non-firing (passed, skipped or error) test."""
     gaps = []
     for rule in rules:
         states = {t["expect"]["state"] for t in rule.tests}
         lacks = [w for w, ok in (("firing", "fired" in states), ("non-firing", bool(states - {"fired"}))) if not ok]
         if lacks:
-            gaps.append(f"{rule.where}: rule {rule.id} has no {' and no '.join(lacks)} test")
+            gaps.append(Gap(rule.id, rule.where, lacks, rule.path, rule.line))
     return gaps
+
+
+def coverage_gaps(rules: list[Rule]) -> list[str]:
+    return [str(g) for g in coverage(rules)]
+
+
+def junit_xml(outcomes: list[TestOutcome], gaps: list[Gap], problems: list, *, warn_as_error: bool) -> str:
+    """JUnit XML for CI: one test suite per rule file, one test case per rule test, plus a case
+    for each rule lacking test coverage (skipped, or failed under --warn-as-error) and for each
+    rule-file problem (errors fail; warnings are skipped unless --warn-as-error)."""
+    import xml.etree.ElementTree as ET
+
+    suites: dict[str, list[ET.Element]] = {}
+
+    def case(path: str, classname: str, name: str, seconds: float = 0.0, line: int | None = None) -> ET.Element:
+        el = ET.Element("testcase", classname=classname, name=name, time=f"{seconds:.6f}", file=path)
+        if line is not None:
+            el.set("line", str(line))
+        suites.setdefault(path, []).append(el)
+        return el
+
+    for o in outcomes:
+        el = case(o.path or o.where, o.rule_id, o.name, o.seconds, o.line)
+        if not o.ok:
+            ET.SubElement(el, "failure", message=o.detail, type="expectation").text = f"{o.where}: {o.detail}"
+    for g in gaps:
+        el = case(g.path or g.where, g.rule_id, "coverage: a firing and a non-firing test", line=g.line)
+        ET.SubElement(el, "failure" if warn_as_error else "skipped", message=str(g))
+    for p in problems:
+        el = case(p.path, p.rule_id or "(file)", f"rule file: {p.message}"[:200], line=p.line)
+        failing = p.level == "error" or warn_as_error
+        ET.SubElement(el, "failure" if failing else "skipped", message=str(p), type=p.level)
+    root = ET.Element("testsuites", name="memdiag rules test")
+    totals = {"tests": 0, "failures": 0, "skipped": 0}
+    for path, cases in suites.items():
+        failures = sum(c.find("failure") is not None for c in cases)
+        skipped = sum(c.find("skipped") is not None for c in cases)
+        seconds = sum(float(c.get("time", "0")) for c in cases)
+        suite = ET.SubElement(root, "testsuite", name=path, tests=str(len(cases)), failures=str(failures),
+                              errors="0", skipped=str(skipped), time=f"{seconds:.6f}")
+        suite.extend(cases)
+        totals["tests"] += len(cases)
+        totals["failures"] += failures
+        totals["skipped"] += skipped
+    for k, v in totals.items():
+        root.set(k, str(v))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

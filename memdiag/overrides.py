@@ -1,0 +1,350 @@
+"""Tuning rules without forking them: overrides keyed by rule id, in layers of known precedence.
+
+Lowest first, each layer replacing what the ones below it set:
+
+1. the rule as its own file defines it (bundled or plugin rule pack);
+2. ``overrides:`` sections of rule packs, in load order (bundled, then plugins, then ``--rules``);
+3. the site overrides file: ``--overrides FILE``, else ``$MEMDIAG_OVERRIDES``, else
+   ``/etc/memdiag/overrides.yaml`` (one file: the first of those that is given or exists);
+4. the command line (``--param RULE.NAME=VALUE``).
+
+``enabled``, ``severity`` and each param are replaced by the highest layer that sets them;
+``exceptions`` add up across layers. Every value in force remembers where it came from, for
+``memdiag rules show``. A finding an exception applies to is still reported, marked
+``suppressed`` with the exception's reason and location, and counts toward neither the verdict
+nor the exit code.
+
+The site file is YAML validated by schemas/overrides.schema.json; like rule packs it is parsed
+and validated only when it changed (the validated form is cached), so a plain diagnosis imports
+neither yaml nor jsonschema.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from memdiag import __version__
+from memdiag.errors import UsageError
+from memdiag.expr import EvalError, Expr, ExprError, compile_expr
+from memdiag.facts import Catalog
+
+SITE_FILE = "/etc/memdiag/overrides.yaml"
+ENV_VAR = "MEMDIAG_OVERRIDES"
+SITE_LAYER = "site overrides"
+FILE_LIMIT = 1 << 20
+
+
+@dataclass(frozen=True)
+class RuleException:
+    """Conditions under which a rule's finding is suppressed: hosts, a condition, or both."""
+
+    name: str
+    reason: str
+    where: str  # PATH:LINE
+    layer: str  # "site overrides", "overrides in rule pack NAME"
+    hosts: tuple[str, ...] = ()
+    when: Expr | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"{self.where} ({self.layer})"
+
+    @property
+    def by(self) -> str:
+        """What a suppressed finding's ``suppressed.by`` says."""
+        return f"exception '{self.name}' at {self.origin}"
+
+    def applies(self, env: Any, host: str) -> bool:
+        """True only when every given part holds: a missing fact never hides a finding."""
+        if self.hosts and not host_matches(host, self.hosts):
+            return False
+        if self.when is not None:
+            try:
+                return self.when.evaluate(env) is True
+            except EvalError:
+                return False
+        return True
+
+    def describe(self) -> str:
+        parts = []
+        if self.hosts:
+            parts.append("on hosts " + ", ".join(self.hosts))
+        if self.when is not None:
+            parts.append("when " + " ".join(self.when.text.split()))
+        return " and ".join(parts)
+
+
+def host_matches(host: str, patterns: tuple[str, ...] | list[str]) -> bool:
+    """Case-insensitive shell patterns; ``web01`` also matches ``web01.example.com``."""
+    host = host.lower()
+    short = host.split(".", 1)[0]
+    return any(fnmatch.fnmatchcase(host, p.lower()) or fnmatch.fnmatchcase(short, p.lower()) for p in patterns)
+
+
+@dataclass
+class Tuning:
+    """What one layer says about one rule."""
+
+    rule_id: str
+    path: str
+    line: int | None
+    layer: str
+    enabled: bool | None = None
+    reason: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    severity: Any = None  # a memdiag.ruleset.Ladder
+    exceptions: list[RuleException] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        return self.path if self.line is None else f"{self.path}:{self.line}"
+
+    @property
+    def origin(self) -> str:
+        return f"{self.where} ({self.layer})"
+
+
+# -- the site file ----------------------------------------------------------------------------
+
+def find_site_file(explicit: str | None = None) -> str | None:
+    """``--overrides FILE``, else ``$MEMDIAG_OVERRIDES``, else /etc/memdiag/overrides.yaml if present.
+
+    A file named explicitly (option or variable) must exist; an empty value means none."""
+    for named, how in ((explicit, "--overrides"), (os.environ.get(ENV_VAR), f"${ENV_VAR}")):
+        if named is None:
+            continue
+        if not named:
+            return None
+        if not os.path.isfile(named):
+            raise UsageError(f"overrides file not found (named by {how})", path=named)
+        return named
+    return SITE_FILE if os.path.isfile(SITE_FILE) else None
+
+
+def _schema() -> dict:
+    from importlib.resources import files
+
+    return json.loads(files("memdiag.schemas").joinpath("overrides.schema.json").read_text())
+
+
+def validate(data: Any, path: str) -> list[tuple[int | None, str]]:
+    """Schema problems of parsed YAML as (line, message), in document order."""
+    import jsonschema
+    from jsonschema.exceptions import best_match
+
+    from memdiag.ruleset import _line_of
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    out = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        if err.context:
+            err = best_match(err.context)
+        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        out.append((_line_of(data, list(err.absolute_path)), f"{where}: {err.message}"))
+    return out
+
+
+def _with_lines(rules: dict) -> dict:
+    """Plain JSON-able entries, each (and each exception) carrying its ``__line__``."""
+    out = {}
+    for rid, entry in rules.items():
+        plain = {**entry, "__line__": getattr(entry, "line", None)}
+        if "exceptions" in entry:
+            plain["exceptions"] = [{**e, "__line__": getattr(e, "line", None)} for e in entry["exceptions"]]
+        out[rid] = plain
+    return out
+
+
+def read_site_file(path: str, *, use_cache: bool = True) -> dict:
+    """The validated ``rules:`` mapping of a site file (entries carry ``__line__``).
+
+    Any problem is a one-line :class:`UsageError` naming the file and line: a site that meant
+    to silence a rule must not get paged because its file has a typo."""
+    from memdiag.ruleset import _cache_dir, _parse_yaml, _write_cache, satisfies
+
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(FILE_LIMIT + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read overrides: {exc.strerror or exc}", path=path) from None
+    if len(raw) > FILE_LIMIT:
+        raise UsageError("larger than 1 MiB; not an overrides file?", path=path)
+    key = hashlib.sha256(b"overrides\0" + raw + b"\0" + __version__.encode()).hexdigest()[:32]
+    cached = os.path.join(_cache_dir(), "ov-" + key + ".json")
+    if use_cache:
+        try:
+            with open(cached, encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            pass
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("not UTF-8 text", path=path) from None
+    data = _parse_yaml(text, path)
+    problems = validate(data, path)
+    if problems:
+        line, message = problems[0]
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise UsageError(f"invalid overrides: {message}{more}", path=path, line=line)
+    data = data or {}
+    need = data.get("memdiag")
+    if need and not satisfies(need):
+        raise UsageError(f"these overrides need memdiag {need}; this is memdiag {__version__}", path=path)
+    plain = _with_lines(data.get("rules") or {})
+    if use_cache:
+        _write_cache(cached, plain)
+    return plain
+
+
+# -- compiling --------------------------------------------------------------------------------
+
+def compile_tunings(rules: dict, path: str, layer: str) -> tuple[list[Tuning], list[tuple[int | None, str, str]]]:
+    """Tunings from a validated ``rules:`` mapping, and (line, rule id, problem) for parts that
+    do not compile (a ``when`` with a syntax error): those parts are left out."""
+    from memdiag.ruleset import _ladder, param_value
+
+    out, problems = [], []
+    for rid, entry in rules.items():
+        line = entry.get("__line__")
+        t = Tuning(rid, path, line, layer, entry.get("enabled"), entry.get("reason", ""),
+                   {k: param_value(v) for k, v in (entry.get("params") or {}).items()})
+        if "severity" in entry:
+            try:
+                t.severity = _ladder(entry["severity"], "severity")
+            except ExprError as exc:
+                problems.append((line, rid, f"overrides for rule {rid}: {exc.message}"))
+        for i, exc_raw in enumerate(entry.get("exceptions") or ()):
+            eline = exc_raw.get("__line__") or line
+            name = exc_raw.get("name") or f"exception {i + 1}"
+            where = path if eline is None else f"{path}:{eline}"
+            try:
+                when = compile_expr(exc_raw["when"]) if exc_raw.get("when") else None
+            except ExprError as exc:
+                problems.append((eline, rid, f"overrides for rule {rid}: exceptions[{i}].when: {exc.message}"))
+                continue
+            t.exceptions.append(RuleException(name, " ".join(exc_raw["reason"].split()), where, layer,
+                                              tuple(exc_raw.get("hosts") or ()), when))
+        out.append(t)
+    return out, problems
+
+
+def site_tunings(path: str, *, use_cache: bool = True) -> list[Tuning]:
+    """The site file's tunings; anything that does not compile is an error naming file:line."""
+    tunings, problems = compile_tunings(read_site_file(path, use_cache=use_cache), path, SITE_LAYER)
+    if problems:
+        line, _rid, message = problems[0]
+        raise UsageError(message, path=path, line=line)
+    return tunings
+
+
+# -- applying ---------------------------------------------------------------------------------
+
+def apply(rs: Any, tunings: list[Tuning], catalog: Catalog) -> None:
+    """Apply tunings to the rule set in order (later ones win), recording where values came
+    from. Problems (an unknown rule in the site file, an undeclared param, an unknown fact in
+    an exception) go to ``rs.problems`` as warnings: the rest of the tuning still applies."""
+    from memdiag.ruleset import RuleProblem
+
+    def warn(t: Tuning, message: str, line: int | None = None) -> None:
+        rs.problems.append(RuleProblem(t.path, line or t.line, message, t.rule_id, "warning"))
+
+    for t in tunings:
+        rule = rs.get(t.rule_id)
+        if rule is None:
+            # A plugin pack may tune rules of packs that are not installed; a site file
+            # naming an unknown rule is more likely a typo or a rule of another version.
+            if t.layer == SITE_LAYER:
+                hint = _close(t.rule_id, [r.id for r in rs.rules])
+                state = "is broken (see its problem)" if t.rule_id in rs.broken else "is not loaded"
+                warn(t, f"overrides rule {t.rule_id}, which {state}; ignored{hint}")
+            continue
+        if t.enabled is not None:
+            rule.enabled = t.enabled
+            rule.origin["enabled"] = t.origin
+            rule.notes["enabled"] = t.reason
+        if t.severity is not None:
+            rule.severity = t.severity
+            rule.origin["severity"] = t.origin
+            rule.notes["severity"] = t.reason
+        for name, value in t.params.items():
+            if name not in rule.params:
+                known = ", ".join(sorted(rule.params)) or "none"
+                warn(t, f"overrides for rule {rule.id}: no param '{name}' (its params: {known}); ignored")
+                continue
+            rule.params[name] = value
+            rule.param_origin[name] = t.origin
+        for exc in t.exceptions:
+            for problem in _check_exception(exc, rule, catalog):
+                warn(t, problem, _line(exc.where))
+            rule.exceptions.append(exc)
+        if t.reason and t.enabled is None and t.severity is None:
+            rule.notes.setdefault("tuning", t.reason)
+
+
+def _check_exception(exc: RuleException, rule: Any, catalog: Catalog) -> list[str]:
+    from memdiag.ruleset import _known
+
+    if exc.when is None:
+        return []
+    problems = []
+    for name in sorted(exc.when.names):
+        if name.startswith("params."):
+            if name[7:] not in rule.params:
+                problems.append(f"exception '{exc.name}' of rule {rule.id}: uses {name}, which the rule does not declare")
+            continue
+        if not _known(name, catalog, exact=False):
+            hint = catalog.suggest(name)
+            problems.append(f"exception '{exc.name}' of rule {rule.id}: unknown fact '{name}'"
+                            + (f"; did you mean '{hint}'?" if hint else ""))
+    return problems
+
+
+def _line(where: str) -> int | None:
+    tail = where.rpartition(":")[2]
+    return int(tail) if tail.isdigit() else None
+
+
+def _close(name: str, known: list[str]) -> str:
+    import difflib
+
+    hit = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean '{hit[0]}'?" if hit else ""
+
+
+def in_force(rule: Any) -> dict:
+    """What is in force for ``rule`` and where each value came from (``rules show -f json``)."""
+    from memdiag.explain import ladder_text
+
+    own = rule.where
+    return {
+        "id": rule.id,
+        "defined_at": own,
+        "pack": rule.pack,
+        "enabled": {"value": rule.enabled, "from": rule.origin.get("enabled", own),
+                    "reason": rule.notes.get("enabled") or None},
+        "severity": {"value": ladder_text(rule.severity), "from": rule.origin.get("severity", own),
+                     "reason": rule.notes.get("severity") or None},
+        "params": {name: {"value": value, "from": rule.param_origin.get(name, own)}
+                   for name, value in sorted(rule.params.items())},
+        "exceptions": [{"name": e.name, "reason": e.reason, "hosts": list(e.hosts),
+                        "when": None if e.when is None else " ".join(e.when.text.split()), "from": e.origin,
+                        "applies": e.describe()} for e in rule.exceptions],
+    }
+
+
+def load_rules(registry: Any, extra_paths: Any = (), params: dict[str, dict[str, Any]] | None = None, *,
+               site_file: str | None = None, use_site: bool = True, use_cache: bool = True) -> Any:
+    """Every rule pack the registry knows plus ``extra_paths``, with all override layers applied:
+    packs' sections, the site file (``site_file``, else discovered; none if not ``use_site``),
+    then ``params`` from the command line."""
+    from memdiag import pipeline, ruleset
+
+    packs = list(registry.rule_packs) + [(p, "--rules") for p in extra_paths]
+    site = find_site_file(site_file) if use_site else None
+    return ruleset.load(packs, pipeline.catalog(registry), overrides=params, use_cache=use_cache, site=site)
