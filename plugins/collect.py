@@ -7,7 +7,8 @@ written as a memdiag capture (format in :mod:`memdiag.plugins.inputs.capture`), 
 memdiag, with newer rules or sources that read the same files, can re-analyze the moment.
 
 Process command lines can hold passwords and tokens: ``/proc/PID/cmdline`` is only kept with
-``--with-cmdlines``, and ``/proc/PID/environ`` never. The capture is bounded in size (what
+``--with-cmdlines``; of ``/proc/PID/environ`` only a ``container=`` variable is ever kept (the
+container source's evidence), nothing else. The capture is bounded in size (what
 would exceed ``--max-size`` is left out and listed as such) and in time (the global
 ``--timeout``), and its size is printed.
 """
@@ -47,6 +48,7 @@ class RecordingEvidence(Evidence):
         self.unreadable: dict[str, tuple[str, str]] = {}
         self.omitted: dict[str, str] = {}
         self.partial: set[str] = set()
+        self.redacted: set[str] = set()
         self.size = 0
         self._lock = threading.Lock()
         self._closed = False
@@ -58,13 +60,16 @@ class RecordingEvidence(Evidence):
     # -- recording ---------------------------------------------------------------------------
 
     def _excluded(self, rel: str) -> str | None:
-        if _ENVIRON.match(rel):
-            return "process environments are never captured"
         if _CMDLINE.match(rel) and not self.with_cmdlines:
             return "process command lines are left out unless --with-cmdlines"
         return None
 
     def _store(self, rel: str, data: bytes, partial: bool = False) -> None:
+        if _ENVIRON.match(rel):
+            # only the container= variable is evidence (container detection); the rest may be secret
+            data = b"".join(v + b"\0" for v in data.split(b"\0") if v.startswith(b"container="))
+            with self._lock:
+                self.redacted.add(rel)
         with self._lock:
             if self._closed or rel in self.files or rel in self.omitted:
                 return
@@ -107,25 +112,29 @@ class RecordingEvidence(Evidence):
     def _recorded_lines(self, rel: str, it: Iterator[str]) -> Iterator[str]:
         kept: list[str] = []
         size = 0
-        complete = False
         try:
             for line in it:
                 if size <= self.max_bytes:
                     kept.append(line)
                     size += len(line) + 1
                 yield line
-            complete = True
+        except GeneratorExit:  # the source stopped reading early: what it read is what it used
+            self._store_lines(rel, kept, size, partial=True)
+            raise
         except Unreadable as exc:
             self._failed(rel, exc)
             raise
-        finally:
-            # a source may stop reading early; what it read is what it used
-            data = ("\n".join(kept) + "\n").encode() if kept else b""
-            if size > self.max_bytes:
-                with self._lock:
-                    self.omitted.setdefault(rel, "not captured: larger than the capture size limit")
-            else:
-                self._store(rel, data, partial=not complete)
+        except OSError as exc:
+            self._failed(rel, Unreadable(rel, exc.strerror or str(exc)))
+            raise
+        self._store_lines(rel, kept, size, partial=False)
+
+    def _store_lines(self, rel: str, kept: list[str], size: int, partial: bool) -> None:
+        if size > self.max_bytes:
+            with self._lock:
+                self.omitted.setdefault(rel, "not captured: larger than the capture size limit")
+            return
+        self._store(rel, ("\n".join(kept) + "\n").encode() if kept else b"", partial)
 
     def listdir(self, rel: str) -> list[str]:
         names = super().listdir(rel)
@@ -193,6 +202,7 @@ def write_capture(ev: RecordingEvidence, out_path: str | None, *, started: float
         "with_cmdlines": ev.with_cmdlines,
         "files": [{"path": rel, "size": len(data)} for rel, data in files.items()],
         "partial": sorted(ev.partial),
+        "redacted": sorted(ev.redacted),
         "listings": dict(sorted(ev.listings.items())),
         "present": sorted(ev.present - set(files)),
         "unreadable": [{"path": p, "reason": r, "kind": k} for p, (r, k) in sorted(ev.unreadable.items())],

@@ -14,6 +14,8 @@ the raw files every source read, at the paths they have on the host (``proc/memi
       "present": ["sys/module/vmw_balloon"],          # paths whose existence was all that was asked
       "unreadable": [{"path": "proc/slabinfo", "reason": "permission denied", "kind": "permission"}],
       "omitted": [{"path": "proc/1/cmdline", "reason": "process command lines are left out unless --with-cmdlines"}],
+      "partial": ["proc/slabinfo"],                   # a source stopped reading early; kept as read
+      "redacted": ["proc/1/environ"],                 # only its container= variable kept
       "problems": [{"source": "...", "message": "...", "path": "...", "kind": "..."}],
       "limits": {"max_bytes": 67108864, "timeout_seconds": 60.0}
     }

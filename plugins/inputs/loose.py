@@ -99,7 +99,8 @@ def open_folder(folder: str, *, label: str, shown_as: str | None = None) -> Offl
     overlay = {k: v for k, v in overlay.items()
                if k.startswith("cmd:") or not os.path.lexists(os.path.join(folder, k))}
     if not overlay and not has_tree:
-        why = found_notes[0][1] if found_notes else "no files" if not paths else "nothing recognised"
+        why = found_notes[0][1].removesuffix("; skipped") if found_notes else "no files" if not paths \
+            else "nothing recognised"
         raise InputError(f"no evidence found in {len(paths)} file(s): {why}", path=label)
     return OfflineEvidence(folder, kind="folder", label=label, shown_as=prefix, host=host, overlay=overlay,
                            metadata={"unrecognised": notes})
@@ -110,7 +111,7 @@ def open_text_file(path: str, workdir: str, *, label: str) -> OfflineEvidence:
     the file is ever read by accident."""
     overlay, notes, host = recognise([path], {path: label})
     if not overlay:
-        why = notes[0][1] if notes else "empty file"
+        why = notes[0][1].removesuffix("; skipped") if notes else "empty file"
         raise InputError(f"no recognised command output or /proc file: {why}", path=label)
     root = tempfile.mkdtemp(prefix="pasted-", dir=workdir)
     return OfflineEvidence(root, kind="folder", label=label, host=host, overlay=overlay,

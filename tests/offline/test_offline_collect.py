@@ -1,0 +1,144 @@
+"""memdiag collect: a capture re-analyzes to what the live run saw; secrets and limits respected."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from memdiag import cli, pipeline, registry
+from memdiag.bounded import Deadline
+from memdiag.evidence import Unreadable, live
+from memdiag.plugins.collect import RecordingEvidence
+from memdiag.sources import collect
+
+FIX = Path(__file__).parent.parent / "fixtures" / "offline"
+#: sources that look past Evidence at the live host itself (statvfs, readlink), so a capture
+#: cannot hold what they see
+LIVE_ONLY = ("tmpfs.", "deleted.")
+
+
+@pytest.fixture(scope="module")
+def reg():
+    return registry.load(autoload=False)
+
+
+@pytest.fixture
+def fake_root(tmp_path):
+    """A small host tree: the founding case's meminfo and modules, two processes."""
+    root = tmp_path / "root"
+    (root / "proc/1").mkdir(parents=True)
+    (root / "proc/42").mkdir()
+    (root / "proc/sys/kernel").mkdir(parents=True)
+    shutil.copy(FIX / "proc/meminfo-seed-centos7-3.10.txt", root / "proc/meminfo")
+    shutil.copy(FIX / "modules/centos7-vmware-proc-modules.txt", root / "proc/modules")
+    shutil.copy(FIX / "proc/vmstat-linux-6.18.txt", root / "proc/vmstat")
+    (root / "proc/1/status").write_text("Name:\tjava\nPid:\t1\nVmRSS:\t 1818268 kB\nRssAnon:\t 1800000 kB\n"
+                                        "RssFile:\t   18268 kB\nRssShmem:\t       0 kB\nVmSwap:\t    1000 kB\n")
+    (root / "proc/1/cmdline").write_bytes(b"java\0-Ddb.password=hunter2\0")
+    (root / "proc/1/environ").write_bytes(b"AWS_SECRET_ACCESS_KEY=abc\0container=podman\0HOME=/\0")
+    (root / "proc/42/status").write_text("Name:\tvmtoolsd\nPid:\t42\nVmRSS:\t 1548 kB\n")
+    (root / "proc/sys/kernel/hostname").write_text("centos7\n")
+    (root / "proc/sys/kernel/osrelease").write_text("3.10.0-693.el7.x86_64\n")
+    (root / "proc/slabinfo").mkdir()  # reading it fails, live and in the capture alike
+    return root
+
+
+def run_collect(monkeypatch, capsys, root, out, *extra):
+    monkeypatch.setenv("MEMDIAG_ROOT", str(root))
+    code = cli.main(["collect", "-o", str(out), *extra])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    return printed
+
+
+def comparable(facts):
+    return {name: fact.value for name, fact in facts.facts.items() if not name.startswith(LIVE_ONLY)}
+
+
+def test_capture_reanalyzes_like_the_live_run(reg, fake_root, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "cap.tar.gz"
+    printed = run_collect(monkeypatch, capsys, fake_root, out)
+    assert printed.out.startswith(f"memdiag: capture written to {out}: ")
+    assert "packed" in printed.out
+    assert oct(os.stat(out).st_mode & 0o777) == "0o600"
+    live_facts = collect(reg.sources, live(str(fake_root)), deadline=Deadline(20))
+    work = tmp_path / "work"
+    work.mkdir()
+    ev = pipeline.open_input(str(out), reg, str(work))
+    cap_facts = collect(reg.sources, ev, deadline=Deadline(20))
+    assert ev.kind == "capture" and ev.host == "centos7"
+    assert comparable(cap_facts) == comparable(live_facts)
+    assert cap_facts.get("meminfo.MemTotal") == 7994080 * 1024
+    assert cap_facts.origin("meminfo.MemTotal").startswith(f"{out}:memdiag-capture-centos7-")
+    # the failed read is replayed with its reason, naming the file inside the capture
+    slab = [p for p in cap_facts.problems if "slabinfo" in p.path]
+    assert slab and "Is a directory" in slab[0].message
+
+
+def test_metadata_and_secrets(fake_root, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "cap.tar.gz"
+    run_collect(monkeypatch, capsys, fake_root, out)
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        top = names[0].split("/")[0]
+        meta = json.load(tar.extractfile(f"{top}/memdiag-capture.json"))
+        environ = tar.extractfile(f"{top}/proc/1/environ").read() if f"{top}/proc/1/environ" in names else b""
+        blob = b"".join(tar.extractfile(m).read() for m in tar.getmembers() if m.isfile())
+    assert meta["format"] == "memdiag-capture" and meta["version"] == 1
+    assert meta["host"] == "centos7" and meta["kernel"] == "3.10.0-693.el7.x86_64"
+    assert {"path": "proc/meminfo", "size": 1226} in meta["files"]
+    assert "1" in meta["listings"]["proc"] and "meminfo" in meta["listings"]["proc"]
+    assert any(u["path"] == "proc/slabinfo" for u in meta["unreadable"])
+    assert b"hunter2" not in blob and b"AWS_SECRET" not in blob
+    assert environ == b"container=podman\0" and "proc/1/environ" in meta["redacted"]
+
+
+def test_recording_evidence_cmdlines_and_size_limit(fake_root):
+    ev = RecordingEvidence(str(fake_root))
+    assert ev.read_bytes("proc/1/cmdline") == b"java\0-Ddb.password=hunter2\0"  # the source still sees it
+    assert "proc/1/cmdline" not in ev.files and "--with-cmdlines" in ev.omitted["proc/1/cmdline"]
+    kept = RecordingEvidence(str(fake_root), with_cmdlines=True)
+    kept.read_bytes("proc/1/cmdline")
+    assert kept.files["proc/1/cmdline"].startswith(b"java")
+    small = RecordingEvidence(str(fake_root), max_bytes=2000)
+    small.read_text("proc/meminfo")
+    small.read_text("proc/vmstat")
+    assert "proc/meminfo" in small.files and "size limit" in small.omitted["proc/vmstat"]
+    assert small.size <= 2000
+
+
+def test_streamed_file_recorded_as_read_and_failures_recorded(fake_root):
+    ev = RecordingEvidence(str(fake_root))
+    lines = ev.lines("proc/vmstat")
+    first = [next(lines) for _ in range(3)]
+    lines.close()  # the source stopped early
+    assert ev.files["proc/vmstat"].decode().splitlines() == first and "proc/vmstat" in ev.partial
+    with pytest.raises(Unreadable):
+        ev.read_bytes("proc/slabinfo")
+    assert ev.unreadable["proc/slabinfo"][0] == "Is a directory"
+    ev.close()
+    ev.read_bytes("proc/meminfo")  # an abandoned source finishing late records nothing
+    assert "proc/meminfo" not in ev.files
+
+
+def test_collect_this_host_and_analyze_it(reg, tmp_path, monkeypatch, capsys):
+    """The real host: stable facts match, whatever moved between the two moments."""
+    monkeypatch.delenv("MEMDIAG_ROOT", raising=False)
+    out = tmp_path / "host.tar.gz"
+    assert cli.main(["collect", "-o", str(out)]) == 0
+    capsys.readouterr()
+    work = tmp_path / "work"
+    work.mkdir()
+    cap = collect(reg.sources, pipeline.open_input(str(out), reg, str(work)), deadline=Deadline(20))
+    now = collect(reg.sources, live(), deadline=Deadline(20))
+    for name in ("meminfo.MemTotal", "modules.loaded", "platform.hostname", "meminfo.SwapTotal"):
+        assert cap.get(name) == now.get(name), name
+    assert set(n for n in cap.facts if n.startswith("meminfo.")) == set(n for n in now.facts if n.startswith("meminfo."))
+    assert cli.main(["analyze", str(out), "--format", "json", "--no-sinks"]) in (0, 1, 2)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["host"] == os.uname().nodename
