@@ -1,5 +1,5 @@
-"""Fleet commands: ``memdiag report`` (many hosts' JSON -> one table) and ``memdiag check``
-(a live diagnosis as a Nagios-style check).
+"""Fleet commands: ``memdiag report`` (many hosts' JSON -> one table), ``memdiag check`` (a live
+diagnosis as a Nagios-style check) and ``memdiag render`` (a saved JSON result in any format).
 
 ``report`` reads findings documents gathered from many hosts (by Ansible, a shell loop, a
 monitoring system) and answers the incident question "which hosts, and is it the same thing
@@ -18,7 +18,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from memdiag.errors import EXIT_CRITICAL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARNING, MemdiagError, UsageError
+from memdiag.errors import EXIT_CRITICAL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARNING, InputError, MemdiagError, UsageError
 from memdiag.hookspecs import hookimpl
 from memdiag.units import format_bytes, format_ratio
 
@@ -100,6 +100,32 @@ def _stem(path: str) -> str:
     return name[: -len(".json")] if name.endswith(".json") else name
 
 
+class FailureRecord(Exception):
+    """A ``{"host": NAME, "error": MESSAGE}`` record: memdiag could not run on that host."""
+
+    def __init__(self, host: str, message: str) -> None:
+        super().__init__(message)
+        self.host, self.message = host, message
+
+
+def read_result(path: str, validator=None) -> dict:
+    """One saved findings document, validated; InputError (naming the file) when it is not one,
+    FailureRecord when it records that memdiag could not run."""
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).split("\n")[0]
+        raise InputError(f"not readable as JSON: {reason}", path=path) from None
+    if isinstance(data, dict) and "error" in data and "schema_version" not in data:
+        raise FailureRecord(str(data.get("host") or _stem(path)), str(data["error"]))
+    error = next(iter((validator or _validator()).iter_errors(data)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "document"
+        raise InputError(f"not a findings document: {where}: {error.message}", path=path)
+    return data
+
+
 def load_fleet(paths: list[str]) -> Fleet:
     """Read every result; a bad file becomes a failed row naming the problem, never a traceback.
 
@@ -114,19 +140,12 @@ def load_fleet(paths: list[str]) -> Fleet:
     newest: dict[str, HostResult] = {}
     for path in _result_files(paths):
         try:
-            with open(path, "rb") as f:
-                data = json.loads(f.read().decode("utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).split("\n")[0]
-            fleet.failed.append(Failed(_stem(path), path, f"not readable as JSON: {reason}"))
+            data = read_result(path, validator)
+        except FailureRecord as rec:
+            fleet.failed.append(Failed(rec.host, path, rec.message))
             continue
-        if isinstance(data, dict) and "error" in data and "schema_version" not in data:
-            fleet.failed.append(Failed(str(data.get("host") or _stem(path)), path, str(data["error"])))
-            continue
-        error = next(iter(validator.iter_errors(data)), None)
-        if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "document"
-            fleet.failed.append(Failed(_stem(path), path, f"not a findings document: {where}: {error.message}"))
+        except InputError as exc:
+            fleet.failed.append(Failed(_stem(path), path, exc.message))
             continue
         host = _stem(path) if data["host"].strip().lower() in GENERIC_HOSTS else data["host"]
         result = HostResult(host, path, data)
@@ -359,6 +378,34 @@ def run_report(args) -> int:
     return exit_code(fleet)
 
 
+def configure_render(parser) -> None:
+    parser.add_argument("file", metavar="FILE", help="a findings document saved with --format json")
+
+
+def run_render(args) -> int:
+    """Render a saved findings document in any report format: diagnose once (``--format json``),
+    then make the ticket's Markdown and the HTML attachment from that same diagnosis."""
+    from memdiag.cli import load_registry
+    from memdiag.document import exit_code as document_exit_code
+
+    try:
+        document = read_result(args.file)
+    except FailureRecord as rec:
+        raise InputError(f"memdiag could not run on {rec.host}: {rec.message}", path=args.file) from None
+    registry = load_registry(args)
+    fmt = getattr(args, "format", None) or "text"
+    render_format = registry.formats.get(fmt)
+    if render_format is None:
+        raise UsageError(f"unknown format '{fmt}' (known: {', '.join(sorted(registry.formats))})")
+    tty = sys.stdout.isatty()
+    color = getattr(args, "color", "auto") == "always" or (
+        getattr(args, "color", "auto") == "auto" and tty and not os.environ.get("NO_COLOR"))
+    width = min(os.get_terminal_size().columns, 100) if tty else 80
+    text = render_format(document, {"color": color, "width": width})
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return document_exit_code(document)
+
+
 def configure_check(parser) -> None:
     parser.add_argument("path", nargs="?", default=None, metavar="PATH",
                         help="check a capture instead of the live host")
@@ -412,3 +459,5 @@ def memdiag_commands(register):
     register("report", "summarise many hosts' JSON results in one table", configure_report, run_report)
     register("check", "live diagnosis as a monitoring check (Nagios plugin output, exit 0-3, no sinks)",
              configure_check, run_check)
+    register("render", "render a saved findings document (JSON) in any report format",
+             configure_render, run_render)
