@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -82,6 +83,9 @@ class Evidence:
         # relative path or "cmd:NAME" -> text recognised in loose or pasted input
         self._overlay = overlay or {}
         self._real_root = os.path.realpath(self.root)
+        # thread id -> the file it is reading now, so a source abandoned on a stuck read can be
+        # reported as "timed out reading X"
+        self._reading: dict[int, str] = {}
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -119,12 +123,28 @@ class Evidence:
         except PermissionError:
             raise Unreadable(self.origin(rel), "permission denied", "permission") from None
 
+    def reading(self, thread_id: int) -> str | None:
+        """The file thread ``thread_id`` is reading right now, if any."""
+        return self._reading.get(thread_id)
+
     def read_bytes(self, rel: str, limit: int = READ_LIMIT) -> bytes | None:
         """The file's bytes, or ``None`` when it does not exist."""
         hit = self._overlay.get(rel)
         if hit is not None:
             return hit.text.encode()
         path = self._resolve(rel)
+        reading, ident = self._reading, threading.get_ident()
+        before = reading.get(ident)
+        reading[ident] = path
+        try:
+            return self._read_file(path, limit)
+        finally:
+            if before is None:
+                del reading[ident]
+            else:
+                reading[ident] = before
+
+    def _read_file(self, path: str, limit: int) -> bytes | None:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
@@ -169,6 +189,8 @@ class Evidence:
         if hit is not None:
             return iter(hit.text.splitlines())
         path = self._resolve(rel)
+        ident = threading.get_ident()
+        self._reading[ident] = path
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
@@ -177,10 +199,12 @@ class Evidence:
             raise Unreadable(path, "permission denied", "permission") from None
         except OSError as exc:
             raise Unreadable(path, exc.strerror or str(exc)) from None
+        finally:
+            self._reading.pop(ident, None)
         if not self.live and not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise Unreadable(path, "not a regular file (FIFO, device or socket); refused", "malformed")
-        return _stream_lines(fd, path, limit)
+        return _stream_lines(fd, path, limit, self._reading)
 
     def command(self, name: str) -> Captured | None:
         """Captured output of command ``name`` (``top``, ``free``, ``lsmod``, ...), if any."""
@@ -194,16 +218,21 @@ class Evidence:
         return None
 
 
-def _stream_lines(fd: int, path: str, limit: int) -> Iterator[str]:
+def _stream_lines(fd: int, path: str, limit: int, reading: dict[int, str]) -> Iterator[str]:
     with os.fdopen(fd, "rb", buffering=65536) as f:
-        total = 0
-        for raw in f:
-            total += len(raw)
-            if total > limit:
-                raise Unreadable(path, "file too large to stream", "malformed")
-            if b"\x00" in raw:
-                raise Unreadable(path, "binary data where text was expected", "malformed")
-            yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        ident = threading.get_ident()  # of the thread consuming the lines
+        reading[ident] = path
+        try:
+            total = 0
+            for raw in f:
+                total += len(raw)
+                if total > limit:
+                    raise Unreadable(path, "file too large to stream", "malformed")
+                if b"\x00" in raw:
+                    raise Unreadable(path, "binary data where text was expected", "malformed")
+                yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        finally:
+            reading.pop(ident, None)
 
 
 def live(root: str = "/") -> Evidence:

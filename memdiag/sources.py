@@ -8,6 +8,7 @@ a source that raises is reported in one line and the others still run.
 
 from __future__ import annotations
 
+import threading
 from typing import ClassVar, Iterable
 
 from memdiag.bounded import Deadline, bounded_map
@@ -67,8 +68,10 @@ def collect(sources: Iterable[Source], ev: Evidence, *, deadline: Deadline) -> F
     """Run every source over ``ev`` within ``deadline``; return facts and problems."""
     srcs = order(sources)
     out = FactSet(build_catalog(srcs))
+    threads: dict[str, int] = {}  # source -> the worker thread running it, to name a stuck read
 
     def run(src: Source) -> None:
+        threads[src.name] = threading.get_ident()
         try:
             src.collect(ev, out)
         except Unreadable as exc:
@@ -78,7 +81,9 @@ def collect(sources: Iterable[Source], ev: Evidence, *, deadline: Deadline) -> F
     for src, exc in outcome.errors:
         out.problem(src.name, f"failed: {type(exc).__name__}: {exc}", kind="failed")
     for src in outcome.timed_out:
-        out.problem(src.name, "timed out; its facts are partial or missing", kind="timeout")
+        path = ev.reading(threads.get(src.name, 0))
+        what = f"timed out reading {path}" if path else "timed out"
+        out.problem(src.name, f"{what}; its facts are partial or missing", path or "", kind="timeout")
     for src in outcome.not_started:
         out.problem(src.name, "not run: the overall deadline passed", kind="timeout")
     return out
