@@ -64,6 +64,7 @@ BUILTIN_PLUGINS = (
     "memdiag.plugins.fleet",
     "memdiag.plugins.inputs",
     "memdiag.plugins.collect",
+    "memdiag.plugins.diff",
     "memdiag.plugins.sinks",
     "memdiag.plugins.plugincmd",
 )
