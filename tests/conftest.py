@@ -6,12 +6,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path  # noqa: F401
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SEED = REPO.parent / "shared" / "seed-case"
+from testkit import REPO, SEED
 
 
 @pytest.fixture(autouse=True)
@@ -57,10 +56,3 @@ def memdiag(tmp_path):
         return Result(proc)
 
     return run
-
-
-def validate_document(doc: dict) -> None:
-    import jsonschema
-
-    schema = json.loads((REPO / "schemas" / "findings.schema.json").read_text())
-    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(doc)

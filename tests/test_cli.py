@@ -1,0 +1,134 @@
+"""The command line as a user meets it: exit codes, one-line errors, JSON that validates."""
+
+from __future__ import annotations
+
+import json
+
+from testkit import validate_document
+
+
+def test_live_run_finishes_cleanly_and_is_healthy(memdiag):
+    r = memdiag("run", "--format", "json", "--no-sinks")
+    assert r.code in (0, 1, 2), r.err
+    doc = r.json()
+    validate_document(doc)
+    assert doc["input"]["kind"] == "live"
+    # This machine is healthy: no warning or critical, whatever it could not read.
+    assert doc["verdict"]["severity"] in ("ok", "info"), doc["verdict"]
+    assert r.code == 0
+    assert "meminfo.MemTotal" in doc["facts"] and doc["accounting"]["total_bytes"] > 0
+    assert {s["key"] for s in doc["accounting"]["segments"]} >= {"free", "unaccounted"}
+    assert "Traceback" not in r.err
+
+
+def test_default_command_is_run(memdiag):
+    r = memdiag("--format", "json", "--no-sinks")
+    assert r.json()["input"]["kind"] == "live"
+
+
+def test_text_report_fits_80_columns_without_colour_when_piped(memdiag):
+    r = memdiag("run", "--no-sinks", env={"COLUMNS": "200"})
+    assert r.code == 0, r.err
+    assert "\033[" not in r.out
+    assert max(len(line) for line in r.out.splitlines()) <= 80
+    assert r.out.splitlines()[2].startswith(("OK:", "INFO:")), r.out
+    assert "Where memory went" in r.out
+
+
+def test_colour_only_when_asked_and_never_with_no_color(memdiag):
+    assert "\033[" in memdiag("run", "--no-sinks", "--color", "always").out
+    assert "\033[" not in memdiag("run", "--no-sinks", "--color", "auto", env={"NO_COLOR": "1"}).out
+
+
+def test_errors_are_one_line_with_exit_3(memdiag, tmp_path):
+    cases = [
+        (["analyze", str(tmp_path / "missing")], "no such file or folder"),
+        (["--param", "oops"], "expected RULE.NAME=VALUE"),
+        (["--param", "no-such-rule.x=1"], "not loaded"),
+        (["--format", "pdf"], "unknown format 'pdf'"),
+        (["frobnicate"], "unknown command 'frobnicate'"),
+        (["--timeout"], "expected one argument"),
+        (["explain", "meminfo.MemTotl"], "did you mean 'meminfo.MemTotal'"),
+        (["-p", "yes:thing"], "expected no:NAME"),
+    ]
+    for args, text in cases:
+        r = memdiag(*args)
+        assert r.code == 3, (args, r.code, r.err)
+        lines = r.err.strip().splitlines()
+        assert len(lines) == 1 and text in lines[0] and lines[0].startswith("memdiag: "), (args, r.err)
+
+
+def test_no_memory_evidence_is_unknown_not_ok(memdiag, tmp_path):
+    r = memdiag("analyze", str(tmp_path))
+    assert r.code == 3 and "no evidence found" in r.err
+    (tmp_path / "lsmod.txt").write_text("Module                  Size  Used by\nvmw_balloon            24576  0\n")
+    r = memdiag("analyze", str(tmp_path), "--format", "json")
+    assert r.code == 3, r.err
+    doc = r.json()
+    validate_document(doc)
+    assert doc["verdict"]["severity"] == "unknown"
+    assert doc["facts"]["modules.loaded"] == ["vmw_balloon"]
+
+
+def test_facts_and_explain(memdiag):
+    r = memdiag("facts")
+    assert r.code == 0
+    names = [line.split()[0] for line in r.out.splitlines()]
+    for name in ("meminfo.MemTotal", "meminfo.Slab", "processes.rss_total", "modules.loaded",
+                 "platform.hypervisor", "accounting.unaccounted_bytes", "vmstat.*"):
+        assert name in names
+    catalog = json.loads(memdiag("facts", "--format", "json").out)
+    assert all(f["doc"] and f["type"] and f["source"] for f in catalog)
+    r = memdiag("explain", "meminfo.Slab")
+    assert r.code == 0 and "SReclaimable" in r.out and "On this host:" in r.out and "From: /proc/meminfo" in r.out
+    r = memdiag("explain", "meminfo.HugePages_Total")
+    assert "count" in r.out
+
+
+def test_explain_a_rule(memdiag, seed_case):
+    r = memdiag("explain", "vmware-balloon", "--input", str(seed_case))
+    assert r.code == 0, r.err
+    assert "min_unaccounted_ratio" in r.out and "FIRED" in r.out
+    assert "accounting.unaccounted_ratio = 67%" in r.out
+
+
+def test_rules_list_show_validate_test(memdiag):
+    r = memdiag("rules", "list")
+    assert r.code == 0 and "vmware-balloon" in r.out and "balloon:" in r.out
+    r = memdiag("rules", "show", "vmware-balloon")
+    assert r.code == 0 and "min_unaccounted = 536870912" in r.out and "core.yaml" in r.out
+    r = memdiag("rules", "show", "vmware-balloon", "--param", "vmware-balloon.min_unaccounted=2GiB")
+    assert "min_unaccounted = 2147483648  (from --param)" in r.out
+    r = memdiag("rules", "validate")
+    assert r.code == 0, r.out
+    r = memdiag("rules", "test")
+    assert r.code == 0, r.out
+    assert " 0 failed" in r.out
+
+
+def test_invalid_rules_exit_4_and_the_diagnosis_still_runs(memdiag, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - id: Bad_Id\n    title: x\n")
+    r = memdiag("rules", "validate", str(bad))
+    assert r.code == 4 and f"{bad}:2" in r.out
+    r = memdiag("run", "--no-sinks", "--rules", str(bad), "--format", "json")
+    assert r.code == 0
+    assert f"{bad}:2" in r.err
+    validate_document(r.json())
+
+
+def test_rule_tests_report_failures(memdiag, tmp_path):
+    rule = tmp_path / "r.yaml"
+    rule.write_text(
+        "rules:\n  - id: r\n    title: t\n    severity: info\n    confidence: likely\n"
+        "    condition: meminfo.MemTotal > 1\n    message: m\n    remediation: {steps: s}\n"
+        "    tests:\n      - {name: wrong on purpose, facts: {meminfo.MemTotal: 0}, expect: {state: fired}}\n"
+    )
+    r = memdiag("rules", "test", str(rule))
+    assert r.code == 1
+    assert "FAIL r: wrong on purpose: expected fired, got passed" in r.out and "0 passed, 1 failed" in r.out
+
+
+def test_version(memdiag):
+    r = memdiag("--version")
+    assert r.code == 0 and r.out.startswith("memdiag ")

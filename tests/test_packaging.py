@@ -1,0 +1,53 @@
+"""A plain wheel in a fresh virtual environment: the command, python -m, rules and schemas,
+with no source tree anywhere near."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+from testkit import REPO
+
+
+def test_wheel_installs_and_runs_without_the_source_tree(tmp_path, seed_case):
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)],
+                   check=True, timeout=600)
+    [wheel] = wheels.glob("memdiag-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "memdiag/rules/core.yaml" in names
+    assert "memdiag/schemas/findings.schema.json" in names and "memdiag/schemas/rule.schema.json" in names
+    assert "memdiag/plugins/sources/meminfo.py" in names
+    # Every module of the source tree made it into the wheel (the package list is explicit).
+    for top, prefix in (("memdiag", "memdiag"), ("plugins", "memdiag/plugins"), ("rules", "memdiag/rules")):
+        for dirpath, _, files in os.walk(REPO / top):
+            if "__pycache__" in dirpath:
+                continue
+            rel = os.path.relpath(dirpath, REPO / top)
+            for f in files:
+                if f.endswith((".py", ".yaml")):
+                    member = os.path.normpath(os.path.join(prefix, rel, f))
+                    assert member in names, f"{member} is not in the wheel: add its package to pyproject.toml"
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=600)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([str(venv / "bin" / "memdiag"), "--version"], capture_output=True, text=True,
+                         cwd=elsewhere, env=env)
+    assert out.returncode == 0 and out.stdout.startswith("memdiag ")
+    out = subprocess.run([str(py), "-m", "memdiag", "analyze", str(seed_case), "--format", "json"],
+                         capture_output=True, text=True, cwd=elsewhere, env=env)
+    assert out.returncode == 1, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["verdict"]["rule_id"] == "vmware-balloon"
+    assert str(REPO) not in out.stdout.replace(str(seed_case), "")  # nothing came from the checkout
+    out = subprocess.run([str(venv / "bin" / "memdiag"), "rules", "validate"], capture_output=True, text=True,
+                         cwd=elsewhere, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
