@@ -76,3 +76,23 @@ def test_check_output_is_the_same_in_any_locale():
     b = check(str(HOSTS / "vmware-guest"), env={"LC_ALL": "C"}).stdout
     assert a.split(" | ")[1] == b.split(" | ")[1]
     assert "," not in a.split(" | ")[1].splitlines()[0]
+
+
+def test_check_never_calls_sinks(tmp_path):
+    """With a configuration whose textfile sink `run` does deliver to, `check` (and `--format
+    nagios`) leave nothing behind: a monitoring check is read-only."""
+    prom_dir, state = tmp_path / "textfile", tmp_path / "state"
+    prom_dir.mkdir()
+    config = tmp_path / "memdiag.yaml"
+    config.write_text(f"delivery:\n  state_dir: {state}\nsinks:\n  - name: prometheus\n"
+                      f"    type: textfile\n    directory: {prom_dir}\n")
+    env = {"MEMDIAG_ROOT": str(HOSTS / "vmware-guest"), "MEMDIAG_CONFIG": str(config)}
+    assert check("--config", str(config), env=env).returncode == 1
+    assert check("--config", str(config), "--sink", "prometheus", env=env).returncode == 1
+    nagios_fmt = memdiag("run", "--config", str(config), "--format", "nagios", env={**os.environ, **env})
+    assert nagios_fmt.returncode == 1 and nagios_fmt.stdout.startswith("MEMDIAG WARNING")
+    assert list(prom_dir.iterdir()) == [] and not state.exists()
+    # the control: the same configuration does deliver on a normal run
+    delivered = memdiag("run", "--config", str(config), "--format", "json", env={**os.environ, **env})
+    assert delivered.returncode == 1, delivered.stderr
+    assert (prom_dir / "memdiag.prom").exists()
