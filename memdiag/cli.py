@@ -142,19 +142,42 @@ def cmd_analyze(args: argparse.Namespace, reg) -> int:
     from memdiag.bounded import Deadline
 
     rs = _rules(args, reg)
-    docs = []
-    for path in args.paths:
+    paths = _expand_inputs(args.paths)
+    docs, failed = [], 0
+    progress = len(paths) > 1 and sys.stderr.isatty()
+    for n, path in enumerate(paths, 1):
+        if progress:
+            print(f"memdiag: analyzing {n}/{len(paths)}: {path}", file=sys.stderr)
         with tempfile.TemporaryDirectory(prefix="memdiag-") as workdir:
-            ev = pipeline.open_input(path, reg, workdir)
-            diag = pipeline.diagnose(ev, registry=reg, rules=rs, deadline=Deadline(args.timeout))
+            try:
+                ev = pipeline.open_input(path, reg, workdir)
+                diag = pipeline.diagnose(ev, registry=reg, rules=rs, deadline=Deadline(args.timeout))
+            except MemdiagError as exc:
+                if len(paths) == 1:
+                    raise
+                print(f"memdiag: {exc}", file=sys.stderr)  # one bad input never stops the others
+                failed += 1
+                continue
             docs.append(diag.document)
             _emit(_render(diag.document, args, reg))
+    if not docs:
+        return EXIT_UNKNOWN
     if len(docs) > 1 and args.format == "text":
         _emit(summary_table(docs))
     codes = [_deliver(d, args, reg, default_on=False) for d in docs]
     from memdiag.document import exit_code
 
-    return max(codes) or max(exit_code(d) for d in docs)
+    code = max(codes) or max(exit_code(d) for d in docs)
+    return code if not failed or code == 2 else EXIT_UNKNOWN  # a critical result stays visible
+
+
+def _expand_inputs(paths: list[str]) -> list[str]:
+    """A folder of several captures or sosreports stands for each of them."""
+    try:
+        from memdiag.plugins.inputs import expand
+    except ImportError:
+        return list(paths)
+    return [p for path in paths for p in expand(path)]
 
 
 def summary_table(docs: list[dict]) -> str:

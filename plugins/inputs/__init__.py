@@ -9,7 +9,8 @@
 4. ``loose-folder``: any other folder, its files recognised by content;
 5. ``pasted-text``: any other file, split into the outputs pasted into it.
 
-A folder holding exactly one folder (an unpacked archive's top level) is read as that folder.
+A folder holding exactly one folder (an unpacked archive's top level) is read as that folder;
+:func:`expand` turns a folder of several captures or sosreports into one input each.
 """
 
 from __future__ import annotations
@@ -79,6 +80,36 @@ def open_pasted(path: str, workdir: str) -> Evidence | None:
     if not os.path.isfile(path):
         return None
     return loose.open_text_file(path, workdir, label=path)
+
+
+def expand(path: str) -> list[str]:
+    """The inputs ``path`` stands for: itself, or, for a folder of several captures or sosreports
+    (archived or unpacked) and nothing else to read, each of them in name order."""
+    from memdiag import archive
+    from memdiag.plugins.inputs import capture, sosreport
+
+    if not os.path.isdir(path):
+        return [path]
+    root = _inner(path)
+    if capture.is_capture(root) or sosreport.is_sosreport(root) or os.path.isdir(os.path.join(root, "proc")):
+        return [path]
+    try:
+        names = sorted(n for n in os.listdir(root) if not n.startswith("."))
+    except OSError:
+        return [path]
+    found = []
+    for name in names:
+        child = os.path.join(root, name)
+        if os.path.islink(child):
+            return [path]
+        if os.path.isdir(child):
+            inner = _inner(child)
+            if not (capture.is_capture(inner) or sosreport.is_sosreport(inner)):
+                return [path]
+        elif not archive.is_archive(child):
+            return [path]
+        found.append(child)
+    return found if len(found) >= 2 else [path]
 
 
 @hookimpl
