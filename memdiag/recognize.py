@@ -138,7 +138,9 @@ def _meminfo(lines, i):
 
 
 def _vmstat(lines, i):
-    if not _PAIR.match(lines[i]):
+    # a block starts where a run of "name number" lines starts: checking every line of a long
+    # run that is not vmstat would make splitting quadratic
+    if not _PAIR.match(lines[i]) or (i > 0 and _PAIR.match(lines[i - 1])):
         return None
     end = _run(lines, i, _PAIR.match)
     names = {line.split()[0] for line in lines[i:end]}

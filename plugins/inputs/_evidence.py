@@ -50,6 +50,10 @@ class OfflineEvidence(Evidence):
         origin = super().origin(rel)
         return self.shown(origin) if not rel.startswith("cmd:") else origin
 
+    def reading(self, thread_id: int) -> str | None:
+        path = super().reading(thread_id)
+        return None if path is None else self.shown(path)
+
     def _renamed(self, exc: Unreadable) -> Unreadable:
         return Unreadable(self.shown(exc.path or ""), exc.message, exc.kind)
 
