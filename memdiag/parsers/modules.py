@@ -16,15 +16,10 @@ _LINE = re.compile(r"^([A-Za-z0-9_-]+)\s+(\d+)\s+(-?\d+|-)(?:\s|$)")
 
 def parse_modules(text: str, origin: str) -> list[str]:
     names: list[str] = []
-    other = 0
     for line in content_lines(text):
-        if not line.strip() or line.split()[:2] == ["Module", "Size"]:
-            continue
         m = _LINE.match(line)
-        if m:
+        if m:  # headers, prompts and a truncated last line do not match
             names.append(m.group(1))
-        else:
-            other += 1
     if not names:
         raise ParseError(origin, "no module lines found (neither lsmod output nor /proc/modules)")
     return names

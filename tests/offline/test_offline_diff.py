@@ -8,7 +8,6 @@ import shutil
 import tarfile
 from pathlib import Path
 
-import pytest
 
 from memdiag import cli
 
