@@ -331,17 +331,19 @@ def _collect(pm: pluggy.PluginManager, reg: Registry, loaded: list[tuple[PluginI
         taken["commands"][command] = "memdiag itself"
     for info, plugin in loaded:
         staged: list[tuple[str, Any]] = []
+        hook = ""
         try:
             for caller in pm.get_hookcallers(plugin) or []:
+                hook = caller.name
                 for impl in caller.get_hookimpls():
                     if impl.plugin is plugin:
-                        impl.function(register=_stage(caller.name, staged))
+                        impl.function(register=_stage(hook, staged))
             clash = _clash(staged, taken)
             if clash:
                 raise _Invalid(clash)
         except Exception as exc:
             pm.unregister(plugin)
-            fail(info, str(exc) if isinstance(exc, _Invalid) else f"raised {_one_line(exc)}", exc)
+            fail(info, str(exc) if isinstance(exc, _Invalid) else f"{hook} raised {_one_line(exc)}", exc)
             continue
         for kind, value in staged:
             key = _key(kind, value)
