@@ -16,7 +16,6 @@ would exceed ``--max-size`` is left out and listed as such) and in time (the glo
 from __future__ import annotations
 
 import os
-import re
 import sys
 import threading
 import time
@@ -27,8 +26,19 @@ from memdiag.evidence import Evidence, Unreadable
 from memdiag.hookspecs import hookimpl
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-_CMDLINE = re.compile(r"^proc/(?:\d+|self|thread-self)(?:/task/\d+)?/cmdline$")
-_ENVIRON = re.compile(r"^proc/(?:\d+|self|thread-self)(?:/task/\d+)?/environ$")
+
+
+def _process_file(rel: str) -> str | None:
+    """``cmdline`` for ``proc/PID/cmdline`` (or self, thread-self, task/TID): which per-process
+    file ``rel`` is, if it is one. Plain string checks: this module loads on every run."""
+    parts = rel.split("/")
+    if len(parts) not in (3, 5) or parts[0] != "proc":
+        return None
+    if not (parts[1].isdigit() or parts[1] in ("self", "thread-self")):
+        return None
+    if len(parts) == 5 and (parts[2] != "task" or not parts[3].isdigit()):
+        return None
+    return parts[-1]
 
 
 class RecordingEvidence(Evidence):
@@ -60,12 +70,12 @@ class RecordingEvidence(Evidence):
     # -- recording ---------------------------------------------------------------------------
 
     def _excluded(self, rel: str) -> str | None:
-        if _CMDLINE.match(rel) and not self.with_cmdlines:
+        if not self.with_cmdlines and _process_file(rel) == "cmdline":
             return "process command lines are left out unless --with-cmdlines"
         return None
 
     def _store(self, rel: str, data: bytes, partial: bool = False) -> None:
-        if _ENVIRON.match(rel):
+        if _process_file(rel) == "environ":
             # only the container= variable is evidence (container detection); the rest may be secret
             data = b"".join(v + b"\0" for v in data.split(b"\0") if v.startswith(b"container="))
             with self._lock:
@@ -171,6 +181,8 @@ def _identity(ev: RecordingEvidence) -> tuple[str, str]:
 
 
 def _safe(name: str) -> str:
+    import re
+
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64] or "host"
 
 

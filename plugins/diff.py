@@ -11,7 +11,6 @@ per hour, largest change first, then the diagnosis of the later moment.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
 from memdiag.errors import UsageError
 from memdiag.hookspecs import hookimpl
@@ -20,12 +19,13 @@ from memdiag.hookspecs import hookimpl
 TOP = 25
 
 
-@dataclass(frozen=True, slots=True)
 class Change:
-    fact: str
-    before: int | float
-    after: int | float
-    type: str  # "bytes" or "count"
+    """One numeric fact that differs between the two moments."""
+
+    __slots__ = ("fact", "before", "after", "type")
+
+    def __init__(self, fact: str, before: int | float, after: int | float, type: str) -> None:
+        self.fact, self.before, self.after, self.type = fact, before, after, type  # type: bytes | count
 
     @property
     def delta(self) -> int | float:
