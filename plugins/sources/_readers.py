@@ -60,6 +60,12 @@ def stream(ev: Evidence, out: FactSet, source: str, rel: str) -> Iterator[str]:
         note(out, source, exc)
 
 
+def compact(row: dict) -> dict:
+    """A table row or map fact without its unknown (None) entries: rules then see them as
+    unknown rather than as a None they cannot compare."""
+    return {k: v for k, v in row.items() if v is not None}
+
+
 def to_int(value: str) -> int | None:
     """An integer (decimal, or hex with 0x), or ``None`` when it is not one."""
     value = value.strip()

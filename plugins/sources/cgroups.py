@@ -20,7 +20,7 @@ from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 
-from memdiag.plugins.sources._readers import parse_mountinfo, quiet_text, text, to_int
+from memdiag.plugins.sources._readers import compact, parse_mountinfo, quiet_text, text, to_int
 
 MAX_CGROUPS = 2000
 MAX_DEPTH = 8
@@ -58,7 +58,7 @@ FACTS = (
     spec("cgroup.own_oom_kills", "count", "Processes the OOM killer killed inside that cgroup.", unit="processes"),
     spec("cgroup.root_stat", "map", "memory.stat of the root of the hierarchy (whole host, where the kernel provides it)."),
     spec("cgroup.top", "table",
-         f"The {TOP} cgroups using the most memory: path, usage_bytes, limit_bytes (none when "
+         f"The {TOP} cgroups using the most memory: path, usage_bytes, limit_bytes (absent when "
          "unlimited), working_set_bytes, limit_ratio, oom_kills, anon_bytes, file_bytes."),
     spec("cgroup.tightest", "map",
          "Of the limited cgroups walked, the one whose working set is closest to its limit: path, "
@@ -171,7 +171,7 @@ class CgroupsSource(Source):
 def _row(layout: Layout, info: dict) -> dict:
     ws, limit = info.get("working_set_bytes"), info["limit_bytes"]
     stat = info.get("stat") or {}
-    return {
+    return compact({
         "path": "/" + info["rel"][len(layout.mount):].strip("/"),
         "usage_bytes": info["usage_bytes"],
         "limit_bytes": limit,
@@ -180,7 +180,7 @@ def _row(layout: Layout, info: dict) -> dict:
         "oom_kills": info.get("oom_kills"),
         "anon_bytes": stat.get("anon", stat.get("total_rss")),
         "file_bytes": stat.get("file", stat.get("total_cache")),
-    }
+    })
 
 
 def _children(ev: Evidence, rel: str) -> list[str]:

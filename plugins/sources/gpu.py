@@ -92,7 +92,8 @@ class GpuSource(Source):
         rows.sort(key=lambda r: r["system_bytes"], reverse=True)
         for r in rows[:TOP]:
             comm = quiet_text(ev, f"proc/{r['pid']}/comm")
-            r["process"] = comm.strip() if comm else None
+            if comm:
+                r["process"] = comm.strip()
         out.set("gpu.top", rows[:TOP], origin)
 
 

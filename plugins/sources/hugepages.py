@@ -15,7 +15,7 @@ from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 
-from memdiag.plugins.sources._readers import number, selected, text
+from memdiag.plugins.sources._readers import compact, number, selected, text
 
 HUGEPAGES = "sys/kernel/mm/hugepages"
 THP_DIRS = ("sys/kernel/mm/transparent_hugepage", "sys/kernel/mm/redhat_transparent_hugepage")
@@ -77,7 +77,7 @@ class HugetlbSource(Source):
         if not pools:
             return
         origin = ev.origin(HUGEPAGES)
-        out.set("hugetlb.pools", pools, origin)
+        out.set("hugetlb.pools", [compact(p) for p in pools], origin)
         out.set("hugetlb.total_bytes", sum(p["bytes"] for p in pools), origin)
         out.set("hugetlb.pages_total", sum(p["total"] for p in pools), origin)
         if all(p["free"] is not None for p in pools):

@@ -156,7 +156,8 @@ class OomSource(Source):
             for kind, kb in _RSS.findall(m.group("rest")):
                 row[f"{kind}_rss_bytes"] = int(kb) * 1024
             stamp = _STAMP.search(line[: m.start("pid")])
-            row["uptime_seconds"] = float(stamp.group(1)) if stamp else None
+            if stamp:
+                row["uptime_seconds"] = float(stamp.group(1))
             total += 1
             memcg += is_memcg
             victims.append(row)
@@ -167,7 +168,7 @@ class OomSource(Source):
         if victims:
             out.set("oom.victims", victims, origin)
             out.set("oom.last_victim", victims[-1]["process"], origin)
-            last = victims[-1]["uptime_seconds"]
+            last = victims[-1].get("uptime_seconds")
             uptime = quiet_text(ev, "proc/uptime") if label == "dmesg" else None
             if last is not None and uptime and uptime.split():
                 try:

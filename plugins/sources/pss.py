@@ -114,7 +114,8 @@ class PssSource(Source):
         top = sorted(rows, key=lambda r: r["pss_bytes"], reverse=True)[:TOP]
         for r in top:
             comm = quiet_text(ev, f"proc/{r['pid']}/comm")
-            r["process"] = comm.strip() if comm else None
+            if comm:
+                r["process"] = comm.strip()
         out.set("pss.top", top, origin)
         self._reconcile(out, totals)
 

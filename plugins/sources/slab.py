@@ -67,7 +67,8 @@ class SlabSource(Source):
         if count:
             for row in rows:
                 flag = quiet_text(ev, f"{SLAB_SYSFS}/{row['name']}/reclaim_account")
-                row["reclaimable"] = None if flag is None else flag.strip() == "1"
+                if flag is not None:
+                    row["reclaimable"] = flag.strip() == "1"
             out.set("slab.top", rows, origin)
             out.set("slab.total_bytes", total, origin)
             out.set("slab.caches", count, origin)

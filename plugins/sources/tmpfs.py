@@ -174,7 +174,8 @@ class DeletedSource(Source):
         top = sorted(files, key=lambda f: f["bytes"], reverse=True)[:TOP]
         for f in top:
             comm = quiet_text(ev, f"proc/{f['pid']}/comm")
-            f["process"] = comm.strip() if comm else None
+            if comm:
+                f["process"] = comm.strip()
         out.set("deleted.top", top, origin)
 
 

@@ -12,7 +12,7 @@ from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 
-from memdiag.plugins.sources._readers import unescape, quiet_text, text, to_int
+from memdiag.plugins.sources._readers import compact, quiet_text, text, to_int, unescape
 
 BLOCK = "sys/block"
 SWAPS = "proc/swaps"
@@ -61,7 +61,7 @@ class ZramSource(Source):
             stats = self._mm_stat(ev, out, base)
             if stats is None:
                 continue
-            rows.append({
+            rows.append(compact({
                 "name": dev,
                 "disksize_bytes": disksize,
                 "orig_data_bytes": stats.get("orig_data_size"),
@@ -69,12 +69,12 @@ class ZramSource(Source):
                 "mem_used_bytes": stats.get("mem_used_total"),
                 "mem_limit_bytes": stats.get("mem_limit"),
                 "same_pages": stats.get("same_pages"),
-            })
+            }))
         if not rows:
             return
         origin = ev.origin(BLOCK + "/zram*")
-        used = sum(r["mem_used_bytes"] or 0 for r in rows)
-        orig = sum(r["orig_data_bytes"] or 0 for r in rows)
+        used = sum(r.get("mem_used_bytes", 0) for r in rows)
+        orig = sum(r.get("orig_data_bytes", 0) for r in rows)
         out.set("zram.devices", rows, origin)
         out.set("zram.mem_used_bytes", used, origin)
         out.set("zram.orig_data_bytes", orig, origin)
