@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class DeliveryReport:
-    """What delivery achieved: ``lines`` go to stderr, ``exit_code`` is 0 or 5."""
+    """What delivery achieved: ``lines`` (one-line messages, without a ``memdiag:`` prefix) go
+    to stderr; ``exit_code`` is 0 or 5."""
 
     exit_code: int = EXIT_OK
     lines: list[str] = field(default_factory=list)
@@ -63,18 +64,18 @@ def _run(document: dict | None, *, registry, config_path, only, dry_run, stream,
     report = DeliveryReport()
     if not config_path:
         if only:
-            report.fail("memdiag: --sink needs a configuration file (--config FILE, $MEMDIAG_CONFIG, "
+            report.fail("--sink needs a configuration file (--config FILE, $MEMDIAG_CONFIG, "
                         "~/.config/memdiag/config.yaml or /etc/memdiag/config.yaml)")
         return report
     try:
         cfg = load_config(config_path)
     except MemdiagError as exc:
-        return report.fail(f"memdiag: {exc}; findings not delivered")
+        return report.fail(f"{exc}; findings not delivered")
     overall = Deadline(cfg.deadline)
     problems: list[str] = []
     runtimes = engine.build(cfg, registry, only, problems)
     for p in problems:
-        report.fail(f"memdiag: {p}")
+        report.fail(p)
     if not runtimes:
         return report
     directory = state_dir(cfg.state_dir)
@@ -82,7 +83,7 @@ def _run(document: dict | None, *, registry, config_path, only, dry_run, stream,
     try:
         store = Store.scratch_copy(directory) if dry_run else Store.open(directory, lock_timeout=min(10.0, cfg.deadline))
     except MemdiagError as exc:
-        return report.fail(f"memdiag: {exc}; findings not delivered")
+        return report.fail(f"{exc}; findings not delivered")
     try:
         if document is not None:
             for rt in runtimes:
@@ -91,7 +92,7 @@ def _run(document: dict | None, *, registry, config_path, only, dry_run, stream,
                                      dry_run=dry_run, show=show, document=document,
                                      success_so_far=not problems)
     except Exception as exc:  # the store itself failed (disk full, read-only): say so, never crash
-        return report.fail(cfg.redactor.redact(f"memdiag: delivery stopped: {type(exc).__name__}: {exc}"))
+        return report.fail(cfg.redactor.redact(f"delivery stopped: {type(exc).__name__}: {exc}"))
     finally:
         store.close()
     report.results = results
@@ -102,6 +103,6 @@ def _run(document: dict | None, *, registry, config_path, only, dry_run, stream,
     if not dry_run and document is not None:
         lingering = sum(r.left for r in results.values() if not r.failed)
         if lingering:
-            report.lines.append(f"memdiag: {lingering} earlier delivery(ies) failed for good and wait in the "
+            report.lines.append(f"{lingering} earlier delivery(ies) failed for good and wait in the "
                                 "outbox; see `memdiag sinks status`, then `memdiag flush`")
     return report

@@ -12,13 +12,16 @@ from memdiag.errors import EXIT_DELIVERY, EXIT_OK, EXIT_UNKNOWN, MemdiagError
 
 
 def _registry(args: Namespace):
-    try:
-        from memdiag.pipeline import load_registry
-    except ImportError:  # the core's loader is not there (tests of this package alone)
-        from memdiag import registry
+    """The plugins, loaded as the CLI loads them (its load errors were already printed)."""
+    from memdiag import registry
 
-        return registry.load(plugins_dirs=list(getattr(args, "plugins_dir", None) or []))
-    return load_registry(args)
+    dirs = list(getattr(args, "plugins_dir", None) or [])
+    if os.path.isdir(registry.PLUGINS_DIR):
+        dirs.append(registry.PLUGINS_DIR)
+    allow_env = os.environ.get("MEMDIAG_PLUGINS")
+    allow = None if allow_env is None else {n.strip() for n in allow_env.split(",") if n.strip()}
+    blocked = {f[3:] for f in getattr(args, "plugin_flags", None) or [] if f.startswith("no:")}
+    return registry.load(plugins_dirs=dirs, blocked=blocked, allow=allow)
 
 
 def _config_path(args: Namespace) -> str | None:
@@ -38,7 +41,7 @@ def run_flush(args: Namespace) -> int:
     report = flush(registry=_registry(args), config_path=path, only=getattr(args, "names", None) or None,
                    dry_run=bool(getattr(args, "dry_run", False)), stream=sys.stdout)
     for line in report.lines:
-        print(line, file=sys.stderr)
+        print(f"memdiag: {line}", file=sys.stderr)
     sent = sum(r.sent for r in report.results.values())
     left = sum(r.left for r in report.results.values())
     if not getattr(args, "dry_run", False):
@@ -76,7 +79,7 @@ def _test(args: Namespace) -> int:
     dry = bool(getattr(args, "dry_run", False))
     res = engine.send_test(rt, cfg, socket.gethostname(), dry_run=dry, show=engine.show_to(sys.stdout))
     if res.failed:
-        print(engine.describe_failure(rt, res, kept=False), file=sys.stderr)
+        print("memdiag: " + engine.describe_failure(rt, res, kept=False), file=sys.stderr)
         return EXIT_DELIVERY
     if not dry:
         print(f"memdiag: sent a test event to {rt.name} ({rt.entry.type})", file=sys.stderr)

@@ -23,7 +23,7 @@ from memdiag.bounded import Deadline
 from memdiag.delivery import outbox
 from memdiag.delivery.config import Config, SinkEntry
 from memdiag.delivery.sink import (
-    DEFAULT_REPEAT, SEVERITY_RANK, STYLES, Context, Sink, SinkError,
+    DEFAULT_REPEAT, SEVERITY_RANK, STYLES, AmbiguousError, Context, Sink, SinkError, parse_time,
 )
 from memdiag.delivery.state import Event, StateRow, Store, now_iso
 
@@ -202,10 +202,11 @@ class _Worker(threading.Thread):
                 try:
                     remote = self.rt.sink.deliver(action, finding, ctx)
                 except SinkError as exc:
-                    outcome = ("error", event, action, self.redact(str(exc)), exc.permanent)
+                    outcome = ("error", event, action, self.redact(str(exc)), exc.permanent,
+                               isinstance(exc, AmbiguousError))
                     blocked.add(fp)
                 except Exception as exc:  # a buggy sink is a failed delivery, not a crash
-                    outcome = ("error", event, action, self.redact(f"{type(exc).__name__}: {exc}"), False)
+                    outcome = ("error", event, action, self.redact(f"{type(exc).__name__}: {exc}"), False, False)
                     blocked.add(fp)
                 else:
                     remote = remote if remote is not None else ctx.remote_id
@@ -253,6 +254,7 @@ def _event_jobs(store: Store, rt: Runtime, deadline: Deadline, http, cfg: Config
         ctx = _context(rt, ev.action, deadline, http, cfg, dry_run, show)
         ctx.event_id, ctx.attempt, ctx.previous_severity = ev.event_id, ev.attempts + 1, ev.previous_severity
         ctx.host = ev.host
+        ctx.ambiguous_since = parse_time(ev.ambiguous_at)
         if row is not None:
             ctx.remote_id, ctx.meta = row.remote_id, dict(row.meta)
             ctx.first_seen, ctx.resolved_at = row.first_seen, row.resolved_at or ""
@@ -332,9 +334,9 @@ def _abandon(store: Store, w: _Worker, results: dict[str, SinkResult], cfg: Conf
     res = results[w.rt.name]
     res.timed_out = True
     msg = f"no answer within the sink's deadline ({w.rt.entry.deadline:g} s)"
-    if ev is not None:
+    if ev is not None:  # it may have been acted on just before the deadline
         with store.transaction():
-            outbox.failed(store, ev, msg, permanent=False)
+            outbox.failed(store, ev, msg, permanent=False, ambiguous=True)
         res.failed.append(msg)
     elif unfinished:
         res.failed.append(msg)
@@ -362,11 +364,11 @@ def _record(store: Store, rt: Runtime, outcome: tuple, res: SinkResult) -> None:
             store.set_remote(rt.name, event.fingerprint, remote, meta)
         log.debug("sink %s: %s %s delivered", rt.name, action, event.fingerprint)
     else:
-        _, _, action, message, permanent = outcome
+        _, _, action, message, permanent, ambiguous = outcome
         res.failed.append(message)
         if event is not None:
             with store.transaction():
-                outbox.failed(store, event, message, permanent=permanent)
+                outbox.failed(store, event, message, permanent=permanent, ambiguous=ambiguous)
         log.debug("sink %s: %s failed: %s", rt.name, action, message)
 
 
@@ -435,7 +437,7 @@ def describe_failure(rt: Runtime, res: SinkResult, *, kept: bool = True) -> str:
     more = f" (+{len(res.failed) - 1} more)" if len(res.failed) > 1 else ""
     tail = (f"; {res.left} event(s) kept in the outbox for the next run or `memdiag flush`"
             if kept and res.left else "")
-    return f"memdiag: sink {rt.name} ({rt.entry.type}): {first}{more}{tail}"
+    return f"sink {rt.name} ({rt.entry.type}): {first}{more}{tail}"
 
 
 def show_to(stream: TextIO | None) -> Callable[[str], None]:

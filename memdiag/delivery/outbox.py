@@ -22,7 +22,7 @@ import secrets
 from memdiag.delivery.state import Event, Store, now_iso
 
 _COLUMNS = ("id, sink, fingerprint, host, action, finding, previous_severity, event_id, enqueued_at,"
-            " attempts, last_attempt, last_error, status")
+            " attempts, last_attempt, last_error, status, ambiguous_at")
 
 
 def new_event_id() -> str:
@@ -98,10 +98,14 @@ def delivered(store: Store, event: Event) -> None:
     store.conn.execute("DELETE FROM outbox WHERE id = ?", (event.id,))
 
 
-def failed(store: Store, event: Event, error: str, *, permanent: bool) -> None:
+def failed(store: Store, event: Event, error: str, *, permanent: bool, ambiguous: bool = False) -> None:
+    """Record a failed attempt. ``ambiguous``: the far end may have acted on it (a ticket may
+    exist), which ticket sinks remember so they wait for their search to show it."""
+    now = now_iso()
     store.conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, last_attempt = ?, last_error = ?, status = ? WHERE id = ?",
-        (now_iso(), error[:500], "failed" if permanent else "pending", event.id),
+        "UPDATE outbox SET attempts = attempts + 1, last_attempt = ?, last_error = ?, status = ?,"
+        " ambiguous_at = COALESCE(?, ambiguous_at) WHERE id = ?",
+        (now, error[:500], "failed" if permanent else "pending", now if ambiguous else None, event.id),
     )
 
 
@@ -110,5 +114,5 @@ def _event(r) -> Event:
         id=r["id"], sink=r["sink"], fingerprint=r["fingerprint"], host=r["host"], action=r["action"],
         finding=json.loads(r["finding"]), previous_severity=r["previous_severity"], event_id=r["event_id"],
         enqueued_at=r["enqueued_at"], attempts=r["attempts"], last_attempt=r["last_attempt"],
-        last_error=r["last_error"], status=r["status"],
+        last_error=r["last_error"], status=r["status"], ambiguous_at=r["ambiguous_at"],
     )

@@ -68,6 +68,7 @@ class Context:
     resolved_at: str = ""
     previous_severity: str | None = None
     attempt: int = 1
+    ambiguous_since: float | None = None  # an earlier attempt may have created the object then
     test: bool = False
     dry_run: bool = False
     show: Callable[[str], None] = print  # dry-run output (already redacted by the engine)

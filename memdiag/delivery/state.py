@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_attempt TEXT,
     last_error TEXT,
+    ambiguous_at TEXT,               -- a create may have happened then (timeout, reset, 5xx)
     status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'failed'))
 );
 CREATE INDEX IF NOT EXISTS outbox_by_finding ON outbox (sink, fingerprint, id);
@@ -113,6 +114,7 @@ class Event:
     last_attempt: str | None = None
     last_error: str | None = None
     status: str = "pending"
+    ambiguous_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -10,13 +10,18 @@ same run.
 
 from __future__ import annotations
 
-from memdiag.delivery.sink import AmbiguousError, Context, plain_text, update_note
+import time
+
+from memdiag.delivery.sink import AmbiguousError, Context, TransientError, plain_text, update_note
 
 
 class TicketSink:
     """Subclasses implement :meth:`lookup`, :meth:`create`, :meth:`comment` and :meth:`close`."""
 
     style = "ticket"
+    #: seconds the search may lag behind a create (Jira Cloud's search is eventually consistent):
+    #: after an ambiguous create, no new create happens until this long has passed
+    search_settle: float = 0.0
 
     def lookup(self, finding: dict, ctx: Context) -> str | None:
         raise NotImplementedError
@@ -35,6 +40,11 @@ class TicketSink:
         found = self.lookup(finding, ctx)
         if found:
             return found
+        if ctx.ambiguous_since is not None and not ctx.dry_run:
+            wait = ctx.ambiguous_since + self.search_settle - time.time()
+            if wait > 0:
+                raise TransientError(f"an earlier create may have succeeded; waiting {wait:.0f} s more "
+                                     "for the search to show it before creating again")
         try:
             return self.create(finding, ctx)
         except AmbiguousError:

@@ -43,6 +43,7 @@ class JiraSink(TicketSink):
         self.labels = [str(x) for x in option(options, "labels", list, [])]
         self.done = option(options, "done_transition", str, "Done")
         self.priority = option(options, "priority", dict, {})
+        self.search_settle = option(options, "search_settle", float, 60.0 if self.flavor == "cloud" else 5.0)
         if self.flavor == "cloud" and self.token and not self.email:
             raise ValueError("Jira Cloud needs 'email' with the API token")
         self.api = f"{self.url}/rest/api/{'3' if self.flavor == 'cloud' else '2'}"

@@ -231,7 +231,9 @@ def smtp_server(tmp_path_factory):
     def authenticator(server, session, envelope, mechanism, auth_data):
         ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"memdiag" and \
             auth_data.password == b"smtp-secret-pw-4711"
-        return AuthResult(success=ok)
+        # an explicit 535: aiosmtpd 1.4 sends nothing for a bare failed AuthResult
+        return AuthResult(success=True) if ok else AuthResult(
+            success=False, handled=False, message="535 5.7.8 Authentication credentials invalid")
 
     handler = Handler()
     port = free_port()

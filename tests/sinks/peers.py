@@ -95,8 +95,9 @@ class Fault:
 
     kinds: ``status`` (answer ``status`` without processing; ``retry_after`` adds the header),
     ``hang`` (read the request, never answer), ``drop`` (close without reading or answering),
-    ``process-then-drop`` / ``process-then-hang`` (the app handles the request — a ticket gets
-    created — but no answer reaches the client: the ambiguous outcome)."""
+    ``process-then-drop`` / ``process-then-hang`` / ``process-then-status`` (the app handles the
+    request — a ticket gets created — but the client sees no answer or an error: the ambiguous
+    outcome)."""
 
     def __init__(self, kind: str, *, status: int = 500, retry_after: str | None = None, times: int = 1,
                  when: Callable[[Request], bool] | None = None) -> None:
@@ -110,7 +111,7 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class RecordingServer:
-    def __init__(self, app: Callable[[Request], Reply]) -> None:
+    def __init__(self, app: Callable[[Request], Reply], port: int = 0) -> None:
         self.app = app
         self.requests: list[Request] = []
         self.violations: list[str] = []
@@ -130,7 +131,7 @@ class RecordingServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
-        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
@@ -198,6 +199,8 @@ class RecordingServer:
             h.close_connection = True
             h.connection.shutdown(socket.SHUT_RDWR)
             return
+        if fault is not None and fault.kind == "process-then-status":
+            reply = Reply(fault.status, "injected fault after processing")
         if fault is not None and fault.kind == "process-then-hang":
             self.stopping.wait(HANG_LIMIT)
             h.close_connection = True
