@@ -99,14 +99,16 @@ class Tuning:
     params: dict[str, Any] = field(default_factory=dict)
     severity: Any = None  # a memdiag.ruleset.Ladder
     exceptions: list[RuleException] = field(default_factory=list)
+    #: the line of each key ("severity", "params.min_bytes") when known
+    lines: dict[str, int] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
         return self.path if self.line is None else f"{self.path}:{self.line}"
 
-    @property
-    def origin(self) -> str:
-        return f"{self.where} ({self.layer})"
+    def origin(self, key: str = "") -> str:
+        line = self.lines.get(key) or self.line
+        return f"{self.path if line is None else f'{self.path}:{line}'} ({self.layer})"
 
 
 # -- the site file ----------------------------------------------------------------------------
@@ -150,10 +152,15 @@ def validate(data: Any, path: str) -> list[tuple[int | None, str]]:
 
 
 def _with_lines(rules: dict) -> dict:
-    """Plain JSON-able entries, each (and each exception) carrying its ``__line__``."""
+    """Plain JSON-able entries carrying their lines: ``__line__`` (the rule id's), ``__lines__``
+    (each key's, and each param's as ``params.NAME``), and each exception's ``__line__``."""
     out = {}
     for rid, entry in rules.items():
-        plain = {**entry, "__line__": getattr(entry, "line", None)}
+        lines = {k: v for k, v in getattr(entry, "key_lines", {}).items()}
+        params = entry.get("params")
+        lines.update({f"params.{k}": v for k, v in getattr(params, "key_lines", {}).items()})
+        plain = {**entry, "__line__": getattr(rules, "key_lines", {}).get(rid, getattr(entry, "line", None)),
+                 "__lines__": lines}
         if "exceptions" in entry:
             plain["exceptions"] = [{**e, "__line__": getattr(e, "line", None)} for e in entry["exceptions"]]
         out[rid] = plain
@@ -174,7 +181,7 @@ def read_site_file(path: str, *, use_cache: bool = True) -> dict:
         raise UsageError(f"cannot read overrides: {exc.strerror or exc}", path=path) from None
     if len(raw) > FILE_LIMIT:
         raise UsageError("larger than 1 MiB; not an overrides file?", path=path)
-    key = hashlib.sha256(b"overrides\0" + raw + b"\0" + __version__.encode()).hexdigest()[:32]
+    key = hashlib.sha256(b"overrides v2\0" + raw + b"\0" + __version__.encode()).hexdigest()[:32]
     cached = os.path.join(_cache_dir(), "ov-" + key + ".json")
     if use_cache:
         try:
@@ -213,12 +220,13 @@ def compile_tunings(rules: dict, path: str, layer: str) -> tuple[list[Tuning], l
     for rid, entry in rules.items():
         line = entry.get("__line__")
         t = Tuning(rid, path, line, layer, entry.get("enabled"), entry.get("reason", ""),
-                   {k: param_value(v) for k, v in (entry.get("params") or {}).items()})
+                   {k: param_value(v) for k, v in (entry.get("params") or {}).items()},
+                   lines=dict(entry.get("__lines__") or {}))
         if "severity" in entry:
             try:
                 t.severity = _ladder(entry["severity"], "severity")
             except ExprError as exc:
-                problems.append((line, rid, f"overrides for rule {rid}: {exc.message}"))
+                problems.append((t.lines.get("severity", line), rid, f"overrides for rule {rid}: {exc.message}"))
         for i, exc_raw in enumerate(entry.get("exceptions") or ()):
             eline = exc_raw.get("__line__") or line
             name = exc_raw.get("name") or f"exception {i + 1}"
@@ -266,19 +274,20 @@ def apply(rs: Any, tunings: list[Tuning], catalog: Catalog) -> None:
             continue
         if t.enabled is not None:
             rule.enabled = t.enabled
-            rule.origin["enabled"] = t.origin
+            rule.origin["enabled"] = t.origin("enabled")
             rule.notes["enabled"] = t.reason
         if t.severity is not None:
             rule.severity = t.severity
-            rule.origin["severity"] = t.origin
+            rule.origin["severity"] = t.origin("severity")
             rule.notes["severity"] = t.reason
         for name, value in t.params.items():
             if name not in rule.params:
                 known = ", ".join(sorted(rule.params)) or "none"
-                warn(t, f"overrides for rule {rule.id}: no param '{name}' (its params: {known}); ignored")
+                warn(t, f"overrides for rule {rule.id}: no param '{name}' (its params: {known}); ignored",
+                     t.lines.get(f"params.{name}"))
                 continue
             rule.params[name] = value
-            rule.param_origin[name] = t.origin
+            rule.param_origin[name] = t.origin(f"params.{name}")
         for exc in t.exceptions:
             for problem in _check_exception(exc, rule, catalog):
                 warn(t, problem, _line(exc.where))

@@ -163,6 +163,7 @@ def param_value(value: Any) -> Any:
 
 class _LineDict(dict):
     line: int | None = None
+    key_lines: dict = {}  # key -> the line it is on
 
 
 def _parse_yaml(text: str, path: str) -> Any:
@@ -183,6 +184,7 @@ def _parse_yaml(text: str, path: str) -> Any:
             seen[key] = key_node.start_mark.line + 1
         d = _LineDict(loader.construct_mapping(node, deep=True))
         d.line = node.start_mark.line + 1
+        d.key_lines = seen
         return d
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)

@@ -89,5 +89,9 @@ def finding(doc: dict, rule_id: str) -> dict | None:
     return next((f for f in doc["findings"] if f["rule_id"] == rule_id), None)
 
 
-def load_json(text: str):
-    return json.loads(text)
+def validate_document(doc: dict) -> None:
+    """The findings document against schemas/findings.schema.json."""
+    import jsonschema
+
+    schema = json.loads((REPO / "schemas" / "findings.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(doc)
