@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -149,6 +150,7 @@ def test_fleet_playbook(tmp_path):
     assert "  2 hosts: VMware balloon driver is holding guest memory (vmware-balloon, critical, suspected)" in text
     md = (results / "fleet-report.md").read_text()
     assert md.startswith("## memdiag fleet report: 5 hosts: 1 critical, 1 warning, 1 failed")
-    assert "| esx-guest-17 | CRITICAL | vmware-balloon (suspected) |" in md
+    # "+N" counts further findings, which other rule packs may add
+    assert re.search(r"^\| esx-guest-17 \| CRITICAL \| vmware-balloon \(suspected\)( \+\d+)? \|", md, re.M)
     # the playbook shows the report in its output too
     assert "2 hosts: VMware balloon driver is holding guest memory" in proc.stdout

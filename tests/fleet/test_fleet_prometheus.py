@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -87,23 +88,35 @@ def test_rules_fire_on_what_the_textfile_sink_writes(tmp_path):
     lint = subprocess.run([require_tool("promtool"), "check", "metrics"], input=critical, capture_output=True,
                           text=True, timeout=60)
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    active = [line for text in (critical, warning) for line in text.splitlines()
-              if line.startswith("memdiag_finding_active{")]
-    assert len(active) == 2 and all('fingerprint="' in line for line in active)
+    def active(text: str) -> list[tuple[str, str]]:
+        """(finding_id, severity) of each memdiag_finding_active sample, fingerprint checked."""
+        found = re.findall(r'^memdiag_finding_active\{finding_id="([^"]+)",severity="([^"]+)",fingerprint="[0-9a-f]{16}"\} 1$',
+                           text, re.M)
+        assert len(found) == text.count("\nmemdiag_finding_active{")
+        return found
 
-    def alert(severity: str, instance: str, duration: str) -> dict:
+    on_critical, on_warning = active(critical), active(warning)
+    assert ("vmware-balloon", "critical") in on_critical and ("vmware-balloon", "warning") in on_warning
+
+    def alert(finding_id: str, severity: str, instance: str) -> dict:
         return {
-            "exp_labels": {"severity": severity, "instance": instance, "finding_id": "vmware-balloon"},
+            "exp_labels": {"severity": severity, "instance": instance, "finding_id": finding_id},
             "exp_annotations": {
-                "summary": f"memdiag: vmware-balloon ({severity}) on {instance}",
+                "summary": f"memdiag: {finding_id} ({severity}) on {instance}",
                 "description": (
-                    f"memdiag found vmware-balloon on {instance}. On the host, `memdiag explain vmware-balloon` "
+                    f"memdiag found {finding_id} on {instance}. On the host, `memdiag explain {finding_id}` "
                     "shows the evidence and `memdiag --format markdown` a report to paste into the incident."
                     if severity == "critical" else
-                    f"memdiag has reported vmware-balloon on {instance} for {duration}. On the host, "
-                    "`memdiag explain vmware-balloon` shows the evidence."),
+                    f"memdiag has reported {finding_id} on {instance} for 30 minutes. On the host, "
+                    f"`memdiag explain {finding_id}` shows the evidence."),
             },
         }
+
+    def expected(severity: str) -> list[dict]:
+        return [alert(fid, sev, inst) for inst, found in (("esx-guest-17:9100", on_critical),
+                                                         ("centos74-app01:9100", on_warning))
+                for fid, sev in found if sev == severity]
+
     tests = {
         "rule_files": [str(RULES)],
         "evaluation_interval": "1m",
@@ -112,11 +125,10 @@ def test_rules_fire_on_what_the_textfile_sink_writes(tmp_path):
             "input_series": as_input_series(critical, "esx-guest-17:9100", 60)
             + as_input_series(warning, "centos74-app01:9100", 60),
             "alert_rule_test": [
-                {"eval_time": "10m", "alertname": "MemdiagCriticalFinding",
-                 "exp_alerts": [alert("critical", "esx-guest-17:9100", "")]},
+                {"eval_time": "4m", "alertname": "MemdiagCriticalFinding", "exp_alerts": []},
+                {"eval_time": "10m", "alertname": "MemdiagCriticalFinding", "exp_alerts": expected("critical")},
                 {"eval_time": "20m", "alertname": "MemdiagWarningFinding", "exp_alerts": []},
-                {"eval_time": "31m", "alertname": "MemdiagWarningFinding",
-                 "exp_alerts": [alert("warning", "centos74-app01:9100", "30 minutes")]},
+                {"eval_time": "31m", "alertname": "MemdiagWarningFinding", "exp_alerts": expected("warning")},
                 *({"eval_time": "59m", "alertname": name, "exp_alerts": []}
                   for name in ("MemdiagRunFailing", "MemdiagStale", "MemdiagMissing", "MemdiagDeliveryBacklog")),
             ],
