@@ -146,3 +146,16 @@ def test_no_balloon_at_all_gives_no_sizes(tmp_path):
 def test_live():
     facts = run_live([BalloonSource()])
     assert isinstance(facts.get("balloon.drivers"), list)
+
+
+def test_with_the_real_meminfo_vmstat_and_modules_sources(tmp_path, registry):
+    """The fact names this source reads are the ones the core sources write."""
+    root = tree(tmp_path, {
+        "proc/meminfo": "MemTotal:        8009400 kB\nMemFree:          140576 kB\n",
+        "proc/vmstat": "nr_free_pages 35144\nballoon_inflate 1500000\nballoon_deflate 218976\nballoon_migrate 12\n",
+        "proc/modules": "vmw_balloon 24576 0 - Live 0xffffffffc0a3e000\n",
+    })
+    facts = run(list(registry.sources), root)
+    assert facts.get("balloon.vmware_bytes") == 1_281_024 * 4096
+    assert facts.get("balloon.vmware_evidence") == "vmstat"
+    assert facts.get("balloon.drivers") == ["vmw_balloon"]
