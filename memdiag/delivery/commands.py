@@ -60,6 +60,10 @@ def _test(args: Namespace) -> int:
     from memdiag.delivery import engine
     from memdiag.delivery.config import load_config
 
+    if not getattr(args, "sink_name", None):
+        print("memdiag: sinks test: name the sink to test (memdiag sinks test NAME)", file=sys.stderr)
+        return EXIT_UNKNOWN
+
     path = _config_path(args)
     if not path:
         print("memdiag: sinks test: no configuration file", file=sys.stderr)
@@ -112,7 +116,7 @@ def _status(args: Namespace) -> int:
             print(f"memdiag: {db}: cannot read the state store: {exc}", file=sys.stderr)
             return EXIT_UNKNOWN
     names = [s.name for s in cfg.sinks] if cfg else []
-    names += sorted({r.sink for r in rows} | {e.sink for e in events} - set(names))
+    names += sorted(({r.sink for r in rows} | {e.sink for e in events}) - set(names))
     types = {s.name: s.type + ("" if s.enabled else " (disabled)") for s in cfg.sinks} if cfg else {}
     table = [("SINK", "TYPE", "OPEN", "PENDING", "FAILED", "LAST ERROR")]
     for n in names:

@@ -144,11 +144,12 @@ def _resolve(item: dict, env, redactor: Redactor, path: str, where: str) -> tupl
     """Expand ``${VAR}`` everywhere and ``*_file`` options; return options and the literal keys."""
     out: dict[str, Any] = {}
     literal: set[str] = set()
+    for key in item:
+        if key.endswith("_file") and key != "ca_file" and key[: -len("_file")] in item:
+            raise UsageError(f"{where}: give either {key[:-5]!r} or {key!r}, not both", path=path)
     for key, value in item.items():
         if key.endswith("_file") and key != "ca_file" and isinstance(value, str):
             target = key[: -len("_file")]
-            if target in item:
-                raise UsageError(f"{where}: give either {target!r} or {key!r}, not both", path=path)
             file_path, _ = _expand(value, env, redactor, path, where, key)
             out[target] = _read_secret(file_path, path, where, key)
             redactor.add(out[target])
@@ -221,7 +222,9 @@ def _validate(raw: Any, text: str, path: str) -> None:
     errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if not errors:
         return
-    err = jsonschema.exceptions.best_match(errors)
+    # a failing type branch also makes its options "unevaluated": report the real problem first
+    real = [e for e in errors if e.validator != "unevaluatedProperties"]
+    err = jsonschema.exceptions.best_match(real or errors)
     while err.context:  # descend into if/then and anyOf branches to the concrete problem
         err = jsonschema.exceptions.best_match(err.context)
     loc = _location(list(err.absolute_path), raw)

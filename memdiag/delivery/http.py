@@ -99,6 +99,10 @@ class HttpClient:
         """Send one request, retrying as described above. 2xx and ``allow`` statuses return;
         everything else raises a :class:`~memdiag.delivery.sink.SinkError`."""
         hdrs = {"User-Agent": USER_AGENT, **(headers or {})}
+        for name, value in hdrs.items():  # derived credentials (Basic base64) are secrets too
+            if name.lower() in SENSITIVE_HEADERS:
+                self.redactor.add(value)
+                self.redactor.add(value.partition(" ")[2])
         if json is not None:
             data = _json.dumps(json, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
             hdrs.setdefault("Content-Type", "application/json")

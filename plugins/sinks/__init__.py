@@ -62,11 +62,11 @@ def _run_flush(args) -> int:
 
 
 def _configure_sinks(parser) -> None:
-    sub = parser.add_subparsers(dest="sinks_action", metavar="ACTION")
-    sub.required = True
-    sub.add_parser("status", help="configured sinks, pending and failed deliveries with their last error")
-    test = sub.add_parser("test", help="send a clearly marked test event to one sink")
-    test.add_argument("sink_name", metavar="NAME", help="the sink's name in the configuration")
+    # plain positionals rather than nested subcommands, so global options work anywhere
+    parser.add_argument("sinks_action", choices=("status", "test"), metavar="ACTION",
+                        help="status: configured sinks, pending and failed deliveries with their last error; "
+                             "test NAME: send a clearly marked test event to one sink")
+    parser.add_argument("sink_name", nargs="?", metavar="NAME", help="the sink to test")
 
 
 def _run_sinks(args) -> int:
