@@ -1,0 +1,1 @@
+"""The example plugin's rule pack (YAML files beside this module)."""
