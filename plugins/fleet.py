@@ -11,11 +11,8 @@ no spool), bounded by a short deadline, and always answers in plugin format with
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import textwrap
-from dataclasses import dataclass, field
 from typing import Any
 
 from memdiag.errors import EXIT_CRITICAL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARNING, InputError, MemdiagError, UsageError
@@ -33,11 +30,15 @@ CHECK_TIMEOUT = 20.0
 # --------------------------------------------------------------------------- reading results
 
 
-@dataclass
+# Plain classes rather than dataclasses: this plugin loads on every memdiag start, and each
+# dataclass costs about a millisecond to create.
 class HostResult:
-    host: str
-    path: str
-    document: dict
+    """One host's findings document and the file it came from."""
+
+    __slots__ = ("host", "path", "document")
+
+    def __init__(self, host: str, path: str, document: dict) -> None:
+        self.host, self.path, self.document = host, path, document
 
     @property
     def severity(self) -> str:
@@ -48,20 +49,24 @@ class HostResult:
         return active_findings(self.document)
 
 
-@dataclass
 class Failed:
     """A host whose result is missing or unusable: the run failed there, or the file is bad."""
 
-    host: str
-    path: str
-    error: str
+    __slots__ = ("host", "path", "error")
+
+    def __init__(self, host: str, path: str, error: str) -> None:
+        self.host, self.path, self.error = host, path, error
 
 
-@dataclass
 class Fleet:
-    hosts: list[HostResult] = field(default_factory=list)
-    failed: list[Failed] = field(default_factory=list)
-    superseded: list[HostResult] = field(default_factory=list)  # older results of a host with a newer one
+    """Every host's newest result, the hosts without one, and older results set aside."""
+
+    __slots__ = ("hosts", "failed", "superseded")
+
+    def __init__(self) -> None:
+        self.hosts: list[HostResult] = []
+        self.failed: list[Failed] = []
+        self.superseded: list[HostResult] = []
 
 
 def _result_files(paths: list[str]) -> list[str]:
@@ -81,6 +86,8 @@ def _result_files(paths: list[str]) -> list[str]:
 
 
 def _validator():
+    import json
+
     import jsonschema  # only here: report is never on the diagnosis path
 
     import memdiag.schemas
@@ -111,6 +118,8 @@ class FailureRecord(Exception):
 def read_result(path: str, validator=None) -> dict:
     """One saved findings document, validated; InputError (naming the file) when it is not one,
     FailureRecord when it records that memdiag could not run."""
+    import json
+
     try:
         with open(path, "rb") as f:
             data = json.loads(f.read().decode("utf-8"))
@@ -164,22 +173,23 @@ def load_fleet(paths: list[str]) -> Fleet:
 # --------------------------------------------------------------------------- summarising
 
 
-@dataclass
 class Group:
     """Hosts sharing one finding (same rule), e.g. "12 hosts: VMware balloon ... (suspected)"."""
 
-    rule_id: str
-    title: str
-    severity: str  # the worst severity it has on any of the hosts
-    hosts: list[str]
-    confidence: dict[str, int]
+    __slots__ = ("rule_id", "title", "severity", "hosts", "confidence")
+
+    def __init__(self, rule_id: str, title: str, severity: str) -> None:
+        self.rule_id, self.title = rule_id, title
+        self.severity = severity  # the worst it has on any of the hosts
+        self.hosts: list[str] = []
+        self.confidence: dict[str, int] = {}
 
 
 def groups(fleet: Fleet) -> list[Group]:
     by_rule: dict[str, Group] = {}
     for r in fleet.hosts:
         for f in {f["rule_id"]: f for f in reversed(r.findings)}.values():
-            g = by_rule.setdefault(f["rule_id"], Group(f["rule_id"], f["title"], f["severity"], [], {}))
+            g = by_rule.setdefault(f["rule_id"], Group(f["rule_id"], f["title"], f["severity"]))
             g.hosts.append(r.host)
             g.confidence[f["confidence"]] = g.confidence.get(f["confidence"], 0) + 1
             if severity_rank(f["severity"]) < severity_rank(g.severity):
@@ -251,6 +261,8 @@ def _counts_line(fleet: Fleet) -> str:
 
 def render_text(fleet: Fleet, width: int | None = None) -> str:
     """The table; with a ``width`` (a terminal's), the finding column is cut to fit it."""
+    import textwrap
+
     header = ("HOST", "VERDICT", "TOP FINDING", "UNACCOUNTED")
     rows = [(r.host, r.severity.upper(), _top(r), _unaccounted(r)) if isinstance(r, HostResult)
             else (r.host, "FAILED", r.error, "-") for r in ordered(fleet)]
@@ -341,6 +353,8 @@ def as_json(fleet: Fleet) -> dict[str, Any]:
 
 def render(fleet: Fleet, fmt: str, width: int | None = None) -> str:
     if fmt == "json":
+        import json
+
         return json.dumps(as_json(fleet), indent=2) + "\n"
     if fmt == "markdown":
         return render_markdown(fleet)

@@ -8,7 +8,6 @@ host a week ago. Optional parts (accounting, facts) may be absent: every helper 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from memdiag.units import format_bytes, format_ratio
@@ -101,14 +100,15 @@ def unaccounted_display(document: dict) -> str:
     return f"{format_bytes(nbytes)} ({format_ratio(ratio)})"
 
 
-@dataclass(frozen=True)
+# Plain slotted classes rather than dataclasses: this module is imported on every memdiag start
+# (the formats register at load time) and each dataclass costs about a millisecond to create.
 class Part:
     """One part of the memory breakdown, ready to draw or tabulate."""
 
-    key: str
-    label: str
-    bytes: int
-    share: float  # of the total, 0..1
+    __slots__ = ("key", "label", "bytes", "share")
+
+    def __init__(self, key: str, label: str, nbytes: int, share: float) -> None:
+        self.key, self.label, self.bytes, self.share = key, label, nbytes, share  # share of the total, 0..1
 
     @property
     def display(self) -> str:
@@ -119,14 +119,13 @@ class Part:
         return format_ratio(self.share, 1 if 0 < self.share < 0.01 else 0)
 
 
-@dataclass(frozen=True)
 class Breakdown:
-    total: int
-    parts: list[Part]
-    formula: str
-    notes: list[str]
-    #: Set when the parts do not add up to the total (negative or over-full segments).
-    mismatch: str = ""
+    """The parts of MemTotal; ``mismatch`` says when they do not add up (negative or over-full)."""
+
+    __slots__ = ("total", "parts", "formula", "notes", "mismatch")
+
+    def __init__(self, total: int, parts: list[Part], formula: str, notes: list[str], mismatch: str = "") -> None:
+        self.total, self.parts, self.formula, self.notes, self.mismatch = total, parts, formula, notes, mismatch
 
 
 def breakdown(document: dict) -> Breakdown | None:

@@ -8,8 +8,6 @@ Reference links stay clickable (navigation is not a fetch).
 
 from __future__ import annotations
 
-from html import escape
-
 from memdiag.hookspecs import hookimpl
 from memdiag.units import format_bytes
 
@@ -69,7 +67,9 @@ footer{color:#5a6272;font-size:12px;text-align:center;padding:8px}
 
 
 def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+    """Text and attribute values escaped (what html.escape does, without importing html at start)."""
+    return (str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#x27;"))
 
 
 def part_colours(bd: Breakdown) -> list[str]:
