@@ -154,3 +154,19 @@ def test_fleet_playbook(tmp_path):
     assert re.search(r"^\| esx-guest-17 \| CRITICAL \| vmware-balloon \(suspected\)( \+\d+)? \|", md, re.M)
     # the playbook shows the report in its output too
     assert "2 hosts: VMware balloon driver is holding guest memory" in proc.stdout
+
+
+def test_collection_builds_and_installs(tmp_path):
+    """The layout is a real collection: ansible-galaxy builds it, installs it, and ansible finds it."""
+    built = run(tmp_path, "ansible-galaxy", "collection", "build", str(COLLECTIONS / "ansible_collections" / "memdiag"
+                                                                          / "memdiag"), "--output-path", str(tmp_path))
+    assert built.returncode == 0, built.stderr
+    tarball = tmp_path / "memdiag-memdiag-0.1.0.tar.gz"
+    installed = tmp_path / "installed"
+    proc = run(tmp_path, "ansible-galaxy", "collection", "install", "--force", str(tarball), "-p", str(installed))
+    assert proc.returncode == 0, proc.stderr
+    assert (installed / "ansible_collections" / "memdiag" / "memdiag" / "plugins" / "modules" / "diagnose.py").exists()
+    env = {**ansible_env(tmp_path), "ANSIBLE_COLLECTIONS_PATH": str(installed)}
+    listed = subprocess.run([require_tool("ansible-doc"), "-l", "memdiag.memdiag"], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert "memdiag.memdiag.diagnose" in listed.stdout, listed.stderr
