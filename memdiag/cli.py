@@ -77,7 +77,7 @@ def load_registry(args: argparse.Namespace):
     return reg
 
 
-def _rules(args: argparse.Namespace, reg, *, quiet: bool = False):
+def rules_for(args: argparse.Namespace, reg, *, quiet: bool = False):
     from memdiag import overrides
     from memdiag.ruleset import parse_param_args
 
@@ -88,7 +88,7 @@ def _rules(args: argparse.Namespace, reg, *, quiet: bool = False):
     return rs
 
 
-def _render(doc: dict, args: argparse.Namespace, reg) -> str:
+def render_document(doc: dict, args: argparse.Namespace, reg) -> str:
     render = reg.formats.get(args.format)
     if render is None:
         raise UsageError(f"unknown format '{args.format}' (known: {', '.join(sorted(reg.formats))})")
@@ -128,9 +128,9 @@ def _deliver(doc: dict, args: argparse.Namespace, reg, *, default_on: bool) -> i
 def cmd_run(args: argparse.Namespace, reg) -> int:
     from memdiag import pipeline
 
-    rs = _rules(args, reg)
+    rs = rules_for(args, reg)
     diag = pipeline.diagnose_live(reg, rs, root=os.environ.get("MEMDIAG_ROOT", "/"), timeout=args.timeout)
-    _emit(_render(diag.document, args, reg))
+    _emit(render_document(diag.document, args, reg))
     delivered = _deliver(diag.document, args, reg, default_on=True)
     return delivered or diag.exit_code
 
@@ -141,7 +141,7 @@ def cmd_analyze(args: argparse.Namespace, reg) -> int:
     from memdiag import pipeline
     from memdiag.bounded import Deadline
 
-    rs = _rules(args, reg)
+    rs = rules_for(args, reg)
     paths = _expand_inputs(args.paths)
     docs, failed = [], 0
     progress = len(paths) > 1 and sys.stderr.isatty()
@@ -159,9 +159,14 @@ def cmd_analyze(args: argparse.Namespace, reg) -> int:
                 failed += 1
                 continue
             docs.append(diag.document)
-            _emit(_render(diag.document, args, reg))
+            if not (args.format == "json" and len(paths) > 1):
+                _emit(render_document(diag.document, args, reg))
     if not docs:
         return EXIT_UNKNOWN
+    if args.format == "json" and len(paths) > 1:
+        import json
+
+        _emit(json.dumps(docs, indent=2, ensure_ascii=False))  # one valid JSON value: an array
     if len(docs) > 1 and args.format == "text":
         _emit(summary_table(docs))
     codes = [_deliver(d, args, reg, default_on=False) for d in docs]
@@ -224,7 +229,7 @@ def cmd_explain(args: argparse.Namespace, reg) -> int:
     from memdiag.facts import UNKNOWN
 
     cat = pipeline.catalog(reg)
-    rs = _rules(args, reg, quiet=True)
+    rs = rules_for(args, reg, quiet=True)
     rule = rs.get(args.name)
     spec = cat.get(args.name)
     hint = None if cat.is_exact(args.name) else cat.suggest(args.name)

@@ -107,10 +107,10 @@ def run(args) -> int:
 
     from memdiag import document, pipeline, sources
     from memdiag.bounded import Deadline
-    from memdiag.cli import _render, _rules, load_registry
+    from memdiag.cli import load_registry, render_document, rules_for
 
     reg = load_registry(args)
-    rules = _rules(args, reg)
+    rules = rules_for(args, reg)
     with tempfile.TemporaryDirectory(prefix="memdiag-") as work:
         evs = []
         for name, path in (("before", args.before), ("after", args.after)):
@@ -139,7 +139,7 @@ def run(args) -> int:
     else:
         sys.stdout.write(render_text(found, hours, (args.before, args.after), None if args.all else TOP))
         sys.stdout.write("\n")
-        text = _render(diag.document, args, reg)
+        text = render_document(diag.document, args, reg)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return diag.exit_code
 

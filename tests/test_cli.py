@@ -132,3 +132,20 @@ def test_rule_tests_report_failures(memdiag, tmp_path):
 def test_version(memdiag):
     r = memdiag("--version")
     assert r.code == 0 and r.out.startswith("memdiag ")
+
+
+def test_several_inputs_give_one_json_array_and_a_summary(memdiag, seed_case):
+    from testkit import REPO
+
+    baseline = REPO / "tests" / "fixtures" / "baselines" / "idle-small-vm"
+    r = memdiag("analyze", str(seed_case), str(baseline), "--format", "json")
+    assert r.code == 1, r.err
+    docs = r.json()
+    assert isinstance(docs, list) and len(docs) == 2
+    for doc in docs:
+        validate_document(doc)
+    assert [d["verdict"]["severity"] for d in docs] == ["warning", "ok"]
+    r = memdiag("analyze", str(seed_case), str(baseline))
+    table = r.out[r.out.index("HOST "):].splitlines()
+    assert table[1].split()[1] == "WARNING" and "VMware balloon" in table[1]
+    assert table[2].split()[1] == "OK"
