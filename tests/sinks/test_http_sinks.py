@@ -258,3 +258,11 @@ def test_other_hosts_findings_are_not_resolved(serve, registry, write_config, st
     run(make_doc([b], host="db7"), registry, cfg)  # analyzing another host's capture
     assert pd.alerts[a["fingerprint"]]["status"] == "triggered"
     assert pd.alerts[b["fingerprint"]]["status"] == "triggered"
+
+
+def test_teams_refuses_retired_office365_connectors(registry, write_config, state_dir, monkeypatch):
+    monkeypatch.setenv("TEAMS_URL", "https://contoso.webhook.office.com/webhookb2/abc/IncomingWebhook/def/ghi")
+    cfg = write_config([{"name": "teams", "type": "teams", "url": "${TEAMS_URL}", **FAST}])
+    rep, _ = run(make_doc([make_finding()]), registry, cfg)
+    assert rep.exit_code == 5 and "create a Teams Workflows webhook" in rep.lines[0]
+    assert "IncomingWebhook" not in rep.lines[0]

@@ -5,7 +5,6 @@ dry runs, the delivery lock, and broken sinks."""
 from __future__ import annotations
 
 import io
-import os
 import stat
 import subprocess
 import sys
@@ -27,6 +26,7 @@ class Recorder:
     def __init__(self, name: str, options: dict) -> None:
         self.style = options.get("style", "alert")
         self.secret_options = ()
+        self.resend_resolved = options.get("resend_resolved", 0)
         if options.get("broken_factory"):
             raise ValueError("option 'broken_factory' is not supported")
 
@@ -199,3 +199,17 @@ def test_plugin_module_import_stays_light():
             " 'yaml', 'socket', 'json']; print([m for m in heavy if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_resolves_are_resent_for_a_while_where_the_sink_asks(rec, registry, write_config, state_dir, monkeypatch):
+    cfg = write_config([{"name": "r", "type": "recorder", "resend_resolved": 300}])
+    run(make_doc([make_finding("a")]), registry, cfg)
+    for _ in range(3):
+        run(make_doc([]), registry, cfg)
+    assert [c[0] for c in rec.calls] == ["trigger", "resolve", "resolve", "resolve"]
+    import time as _time
+
+    later = _time.time() + 301
+    monkeypatch.setattr("memdiag.delivery.engine.time.time", lambda: later)
+    run(make_doc([]), registry, cfg)  # past the window: quiet
+    assert len(rec.calls) == 4
