@@ -112,9 +112,9 @@ def status_line(document: dict) -> str:
         if len(findings) > STATUS_IDS:
             names.append(f"+{len(findings) - STATUS_IDS} more")
         noun = "finding" if len(findings) == 1 else "findings"
-        text = f"{len(findings)} {noun}: {', '.join(names)}"
-        if summary:
-            text += f"; {summary}"
+        top = findings[0]
+        # The top finding's title, not the verdict summary: that one also counts the findings.
+        text = f"{len(findings)} {noun}: {', '.join(names)}; {top.get('title', '')} ({top.get('confidence', '?')})"
     else:
         text = summary or "no memory problem found"
     problems = len(document.get("problems") or ())

@@ -49,7 +49,8 @@ def test_founding_case_output():
     doc = load_doc("vmware-balloon")
     out = nagios.render(doc, {})
     lines = out.splitlines()
-    assert lines[0].startswith("MEMDIAG WARNING - 1 finding: vmware-balloon(warning); The VMware balloon driver")
+    assert lines[0].startswith(
+        "MEMDIAG WARNING - 1 finding: vmware-balloon(warning); VMware balloon driver is holding guest memory (suspected) | ")
     items = perf_items(out)
     assert items["findings_warning"].group("value") == "1"
     assert items["findings_warning"].group("warn") == "0"  # range 0: warn above zero, as the state does

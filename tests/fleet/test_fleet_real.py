@@ -60,20 +60,31 @@ def test_cli_formats_agree_with_exit_codes():
                 assert proc.stdout.startswith(f"MEMDIAG {WORDS[proc.returncode]} - ")
 
 
-def test_founding_case_as_the_cli_reads_it():
-    """`memdiag analyze /work/shared/seed-case --format json` (the loose meminfo + top.txt) as
-    the user runs it: whatever the verdict, every format says the same state as the exit code."""
+def test_founding_case_as_the_cli_reads_it(tmp_path):
+    """`memdiag analyze /work/shared/seed-case --format json` (the loose meminfo and top.txt), as
+    the user runs it, through every format: the balloon warning, 5.07 GiB unaccounted."""
     if not SEED_CASE.is_dir():
         pytest.fail(f"the founding case is missing: {SEED_CASE}")
     doc, code = analyze(SEED_CASE)
-    assert nagios.state(doc)[1] == code
-    proc = memdiag("analyze", str(SEED_CASE), "--format", "nagios")
-    assert proc.returncode == code
-    assert proc.stdout.startswith(f"MEMDIAG {WORDS[code]} - ")
-    if doc["verdict"]["severity"] not in ("unknown",):
-        # once the loose files are read, the founding case is the balloon warning
-        assert doc["verdict"]["rule_id"] == "vmware-balloon"
-        assert "5.07 GiB" in markdown.render(doc, {})
+    assert code == 1 and doc["verdict"]["severity"] == "warning"
+    top = doc["findings"][0]
+    assert (top["rule_id"], top["confidence"]) == ("vmware-balloon", "suspected")
+    assert doc["accounting"]["unaccounted_bytes"] == 5316880 * 1024
+
+    status = nagios.render(doc, {}).splitlines()[0]
+    assert status.startswith("MEMDIAG WARNING - ") and "vmware-balloon(warning)" in status
+    assert "'mem_unaccounted'=5444485120B;;;0;8185937920" in status
+    md = markdown.render(doc, {})
+    assert "#### WARNING: VMware balloon driver is holding guest memory" in md
+    assert "| `accounting.unaccounted_bytes` | 5.07 GiB |" in md
+    page = html_format.render(doc, {})
+    assert 'data-key="unaccounted" data-bytes="5444485120"' in page
+
+    # and the same through the CLI, from the saved JSON
+    saved = tmp_path / "seed-case.json"
+    saved.write_text(json.dumps(doc))
+    proc = memdiag("render", str(saved), "--format", "nagios")
+    assert proc.returncode == 1 and proc.stdout.splitlines()[0] == status
 
 
 def test_fleet_report_of_real_results(real_results):
