@@ -92,7 +92,7 @@ def test_429_retry_after_beyond_deadline_gives_up_at_once(serve, registry, write
     cfg = write_config([pd_sink(srv.url)])
     t0 = time.monotonic()
     rep = run(make_doc([make_finding()]), registry, cfg)
-    assert time.monotonic() - t0 < 2
+    assert time.monotonic() - t0 < 10  # not 120 s: it does not wait when the wait cannot fit
     assert rep.exit_code == 5 and "Retry-After 120 s is beyond the deadline" in rep.lines[0]
     assert len(pending(state_dir)) == 1
 
@@ -114,13 +114,14 @@ def test_4xx_is_not_retried_and_kept_as_failed(serve, registry, write_config, st
 def test_accept_and_never_answer_is_cut_at_the_deadline(registry, write_config, state_dir, pd_env):
     silent = SilentListener()
     try:
-        cfg = write_config([pd_sink(silent.url, deadline=1.0, read_timeout=5)])
+        cfg = write_config([pd_sink(silent.url, deadline=1.0, read_timeout=10, retries=3)])
         t0 = time.monotonic()
         rep = run(make_doc([make_finding()]), registry, cfg)
         elapsed = time.monotonic() - t0
     finally:
         silent.close()
-    assert elapsed < 1.6, f"took {elapsed:.2f} s with a 1 s deadline"
+    # without the deadline, 4 attempts x 10 s read timeout; the margin absorbs a loaded machine
+    assert elapsed < 5, f"took {elapsed:.2f} s with a 1 s deadline"
     assert rep.exit_code == 5 and "deadline" in rep.lines[0]
     assert len(pending(state_dir)) == 1
 
@@ -130,14 +131,14 @@ def test_slow_dns_is_cut_at_the_deadline(registry, write_config, state_dir, pd_e
 
     def slow(host, *a, **kw):
         if host == "slow-dns.invalid":
-            time.sleep(4)
+            time.sleep(15)
         return real(host, *a, **kw)
 
     monkeypatch.setattr(socket, "getaddrinfo", slow)
     cfg = write_config([pd_sink("http://slow-dns.invalid:9", deadline=0.8)])
     t0 = time.monotonic()
     rep = run(make_doc([make_finding()]), registry, cfg)
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 5  # the resolver alone would take 15 s
     assert rep.exit_code == 5 and "no answer within the sink's deadline (0.8 s)" in rep.lines[0]
 
 
