@@ -51,6 +51,15 @@ TYPO_HOOK = '''
         pass
 '''
 
+BAD_SIGNATURE = '''
+    from memdiag.hookspecs import hookimpl
+
+
+    @hookimpl
+    def memdiag_sinks(reg):
+        pass
+'''
+
 CLASH = '''
     from memdiag.hookspecs import hookimpl
 
@@ -102,11 +111,14 @@ def test_unknown_hook_and_taken_name_are_load_errors(memdiag, cap, tmp_path):
     folder = tmp_path / "p"
     write(folder / "typo.py", TYPO_HOOK)
     write(folder / "clash.py", CLASH)
+    write(folder / "signature.py", BAD_SIGNATURE)
     r = memdiag("analyze", str(cap), "--plugins-dir", str(folder), "--format", "json")
     assert r.code == 1
     assert json.loads(r.out)["schema_version"] == 1  # the built-in json format still renders
     assert "implements memdiag_fact_source, which is not a memdiag hook (did you mean memdiag_fact_sources?)" in r.err
     assert "report format 'json' is already registered by json" in r.err
+    [line] = [e for e in r.err.splitlines() if "plugin signature" in e]
+    assert "PluginValidationError" in line and "'reg'" in line
 
 
 def test_plugins_command_text_and_json(memdiag, plugins):
@@ -221,3 +233,18 @@ def test_plain_diagnosis_imports_no_importlib_metadata(cap, tmp_path, with_overr
             for _ in range(2)]  # the first run may fill the rule and overrides caches
     assert runs[1].returncode == 0, runs[1].stderr
     assert runs[1].stdout.strip() == ("0 []" if with_overrides else "1 []")
+
+
+def test_etc_plugins_dir_is_searched(monkeypatch, tmp_path, capsys):
+    import argparse
+
+    from memdiag import cli
+
+    etc = tmp_path / "plugins.d"
+    good_plugin(etc, "from_etc")
+    write(etc / "_private.py", "raise SystemExit('helper modules starting with _ are not plugins')\n")
+    monkeypatch.setattr(registry, "PLUGINS_DIR", str(etc))
+    reg = cli.load_registry(argparse.Namespace(plugins_dir=[], plugin_flags=[], strict_plugins=False))
+    assert reg.plugin("from_etc").status == "loaded" and reg.plugin("from_etc").origin == str(etc / "from_etc.py")
+    assert reg.plugin("_private") is None
+    assert capsys.readouterr().err == ""
