@@ -61,6 +61,10 @@ def _blocked(flags: list[str]) -> set[str]:
 
 
 def load_registry(args: argparse.Namespace):
+    """The plugins of this run: loaded once, and handed to commands as ``args.registry``."""
+    loaded = getattr(args, "registry", None)
+    if loaded is not None:
+        return loaded
     from memdiag import registry
 
     allow_env = os.environ.get("MEMDIAG_PLUGINS")
@@ -332,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 and not any(a in ("-h", "--help", "--version") for a in argv):
             argv.insert(0, "run")
         args = parser.parse_args(argv)
+        args.registry = reg
         return args.handler(args, reg)
     except MemdiagError as exc:
         print(f"memdiag: {exc}", file=sys.stderr)

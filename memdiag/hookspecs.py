@@ -56,4 +56,5 @@ def memdiag_inputs(register):
 @hookspec
 def memdiag_commands(register):
     """Register CLI subcommands: ``register(name, help, configure, run)``; ``configure(parser)``
-    adds arguments to the subcommand's argparse parser, ``run(args)`` returns an exit code."""
+    adds arguments to the subcommand's argparse parser, ``run(args)`` returns an exit code.
+    ``args`` carries the common options and ``args.registry``, the plugins already loaded."""
