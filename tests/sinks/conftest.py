@@ -196,24 +196,31 @@ def alertmanager(tmp_path_factory):
 
 # -- SMTP (aiosmtpd, in process, with STARTTLS and AUTH) ---------------------------------------
 
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1: (cert path, server SSLContext)."""
+    import ssl
+
+    if shutil.which("openssl") is None:
+        need_peer("openssl", "needed to make the test servers' certificate")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(str(cert), str(key))
+    return str(cert), server
+
+
 @pytest.fixture(scope="module")
-def smtp_server(tmp_path_factory):
+def smtp_server(tls_cert):
     try:
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult, LoginPassword
     except ImportError:
         need_peer("aiosmtpd", "pip install aiosmtpd (the test extra)")
-    import ssl
-
-    if shutil.which("openssl") is None:
-        need_peer("openssl", "needed to make the test server's certificate")
-    d = tmp_path_factory.mktemp("smtp")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(str(cert), str(key))
+    cert, tls = tls_cert
 
     class Handler:
         def __init__(self) -> None:
@@ -240,5 +247,5 @@ def smtp_server(tmp_path_factory):
     controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=True,
                             authenticator=authenticator, auth_require_tls=True)
     controller.start()
-    yield {"host": "127.0.0.1", "port": port, "handler": handler, "ca_file": str(cert)}
+    yield {"host": "127.0.0.1", "port": port, "handler": handler, "ca_file": cert}
     controller.stop()

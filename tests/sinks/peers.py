@@ -111,8 +111,9 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class RecordingServer:
-    def __init__(self, app: Callable[[Request], Reply], port: int = 0) -> None:
+    def __init__(self, app: Callable[[Request], Reply], port: int = 0, tls=None) -> None:
         self.app = app
+        self.scheme = "https" if tls is not None else "http"
         self.requests: list[Request] = []
         self.violations: list[str] = []
         self.faults: list[Fault] = []
@@ -132,12 +133,14 @@ class RecordingServer:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
         self.httpd = _QuietServer(("127.0.0.1", port), Handler)
+        if tls is not None:  # an ssl.SSLContext with the server's certificate
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}"
 
     def start(self) -> "RecordingServer":
         self.thread.start()

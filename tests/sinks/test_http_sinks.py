@@ -266,3 +266,25 @@ def test_teams_refuses_retired_office365_connectors(registry, write_config, stat
     rep, _ = run(make_doc([make_finding()]), registry, cfg)
     assert rep.exit_code == 5 and "create a Teams Workflows webhook" in rep.lines[0]
     assert "IncomingWebhook" not in rep.lines[0]
+
+
+def test_https_with_a_private_ca(tls_cert, registry, write_config, state_dir, monkeypatch):
+    from peers import RecordingServer
+
+    cert, server_tls = tls_cert
+    pd = PagerDuty(PD_KEY)
+    srv = RecordingServer(pd, tls=server_tls).start()
+    monkeypatch.setenv("PD_KEY", PD_KEY)
+    try:
+        trusted = write_config([{"name": "pd", "type": "pagerduty", "routing_key": "${PD_KEY}",
+                                 "url": f"{srv.url}/v2/enqueue", "ca_file": cert, **FAST}], name="ok.yaml")
+        untrusted = write_config([{"name": "pd2", "type": "pagerduty", "routing_key": "${PD_KEY}",
+                                   "url": f"{srv.url}/v2/enqueue", **FAST}], name="bad.yaml")
+        assert srv.url.startswith("https://")
+        rep, _ = run(make_doc([make_finding()]), registry, untrusted)
+        assert rep.exit_code == 5 and "TLS certificate not trusted" in rep.lines[0]
+        rep, _ = run(make_doc([make_finding()]), registry, trusted)
+        assert rep.exit_code == 0, rep.lines
+    finally:
+        srv.stop()
+    assert len(pd.events) == 1
