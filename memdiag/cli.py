@@ -6,8 +6,9 @@
     memdiag rules list|show|validate|test
 
 Exit codes (Nagios-compatible): 0 nothing above info, 1 warning, 2 critical, 3 memdiag could not
-run, 4 invalid rules, 5 findings could not be delivered (kept in the outbox). Errors print as one
-line naming the file and the problem; --debug adds the traceback.
+run, 4 invalid rules; 5, 6, 7: ok, warning, critical, but findings could not be delivered (they
+wait in the outbox). Errors print as one line naming the file and the problem; --debug adds the
+traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 from typing import Callable, Sequence
 
 from memdiag import __version__
-from memdiag.errors import EXIT_OK, EXIT_UNKNOWN, MemdiagError, UsageError
+from memdiag.errors import EXIT_DELIVERY, EXIT_OK, EXIT_UNKNOWN, MemdiagError, UsageError
 
 BUILTIN_COMMANDS = ("run", "analyze", "facts", "explain", "rules")
 
@@ -135,8 +136,12 @@ def cmd_run(args: argparse.Namespace, reg) -> int:
     rs = rules_for(args, reg)
     diag = pipeline.diagnose_live(reg, rs, root=os.environ.get("MEMDIAG_ROOT", "/"), timeout=args.timeout)
     _emit(render_document(diag.document, args, reg))
-    delivered = _deliver(diag.document, args, reg, default_on=True)
-    return delivered or diag.exit_code
+    return _with_delivery(diag.exit_code, _deliver(diag.document, args, reg, default_on=True))
+
+
+def _with_delivery(diagnosis: int, delivery: int) -> int:
+    """A failed delivery adds 5, so the exit status keeps the verdict: 5 ok, 6 warning, 7 critical."""
+    return diagnosis + EXIT_DELIVERY if delivery else diagnosis
 
 
 def cmd_analyze(args: argparse.Namespace, reg) -> int:
@@ -176,8 +181,9 @@ def cmd_analyze(args: argparse.Namespace, reg) -> int:
     codes = [_deliver(d, args, reg, default_on=False) for d in docs]
     from memdiag.document import exit_code
 
-    code = max(codes) or max(exit_code(d) for d in docs)
-    return code if not failed or code == 2 else EXIT_UNKNOWN  # a critical result stays visible
+    code = max(exit_code(d) for d in docs)
+    code = code if not failed or code == 2 else EXIT_UNKNOWN  # a critical result stays visible
+    return _with_delivery(code, max(codes))
 
 
 def _expand_inputs(paths: list[str]) -> list[str]:
@@ -277,7 +283,8 @@ def build_parser(reg) -> argparse.ArgumentParser:
     parser = _Parser(prog="memdiag", description="Find where a Linux host's memory went.",
                      parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
                      epilog="Exit codes: 0 ok/info, 1 warning, 2 critical, 3 memdiag could not run, "
-                            "4 invalid rules, 5 findings not delivered (kept in the outbox).")
+                            "4 invalid rules; 5/6/7 ok/warning/critical but findings not delivered "
+                            "(kept in the outbox).")
     parser.add_argument("--version", action="version", version=f"memdiag {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 

@@ -4,8 +4,8 @@ Exit codes follow the Nagios plugin convention so `memdiag` can serve as a check
 
     0  nothing above info          1  at least one warning
     2  at least one critical       3  memdiag could not run (bad arguments, unreadable input)
-    4  a rule file is invalid      5  the diagnosis ran but a sink could not deliver
-                                     (the findings were kept in the outbox)
+    4  a rule file is invalid      5+N  verdict N (0, 1, 2) but a sink could not deliver
+                                       (the findings wait in the outbox)
 
 Every error prints as one line naming the file and the problem; ``--debug`` adds the traceback.
 """
