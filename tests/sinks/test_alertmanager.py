@@ -9,7 +9,7 @@ import time
 import urllib.request
 from datetime import datetime
 
-from conftest import FAST, make_doc, make_finding
+from sinkkit import FAST, make_doc, make_finding
 from peers import problems
 
 from memdiag.delivery import deliver

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from conftest import FAST, REPO, make_doc, make_finding
+from sinkkit import FAST, REPO, make_doc, make_finding
 from peers import RecordingServer, free_port, problems
 from vendors import PagerDuty
 

@@ -8,7 +8,7 @@ import email.policy
 import io
 
 import pytest
-from conftest import FAST, make_doc, make_finding
+from sinkkit import FAST, make_doc, make_finding
 
 from memdiag.delivery import deliver
 

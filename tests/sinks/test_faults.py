@@ -14,7 +14,7 @@ import sys
 import time
 
 import pytest
-from conftest import FAST, make_doc, make_finding
+from sinkkit import FAST, make_doc, make_finding
 from peers import RecordingServer, SilentListener, free_port, refused_url
 from vendors import Jira, PagerDuty
 

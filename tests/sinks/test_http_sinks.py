@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import FAST, make_doc, make_finding
+from sinkkit import FAST, make_doc, make_finding
 from vendors import Chat, GitHub, Jira, Opsgenie, PagerDuty, ServiceNow, Webhook
 
 from memdiag.delivery import deliver

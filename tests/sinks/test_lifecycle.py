@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, make_doc, make_finding
+from sinkkit import REPO, make_doc, make_finding
 
 from memdiag.delivery import deliver, flush, outbox
 from memdiag.delivery.sink import PermanentError, TransientError

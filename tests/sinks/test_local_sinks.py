@@ -13,7 +13,7 @@ import stat
 import subprocess
 
 import pytest
-from conftest import FAST, make_doc, make_finding, need_peer
+from sinkkit import FAST, make_doc, make_finding, need_peer
 
 from memdiag.delivery import deliver
 from memdiag.plugins.sinks.journald import decode

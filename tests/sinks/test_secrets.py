@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FAST, REPO, make_doc, make_finding
+from sinkkit import FAST, REPO, make_doc, make_finding
 from peers import Reply, refused_url
 
 from memdiag.delivery import deliver, flush
