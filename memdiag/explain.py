@@ -14,9 +14,6 @@ def ladder_text(ladder: Ladder) -> str:
     return "; ".join(f"{lvl} when {w.text}" if w else f"otherwise {lvl}" for lvl, w in ladder.steps)
 
 
-_ladder = ladder_text
-
-
 def _from(rule: Rule, key: str) -> str:
     """Where an overridden value came from (nothing when the rule's own file set it)."""
     if key not in rule.origin:
@@ -30,8 +27,8 @@ def describe_rule(rule: Rule) -> str:
         f"{rule.id}: {rule.title}",
         f"  defined at   {rule.where} ({rule.pack})",
         f"  enabled      {'yes' if rule.enabled else 'no'}{_from(rule, 'enabled')}",
-        f"  severity     {_ladder(rule.severity)}{_from(rule, 'severity')}",
-        f"  confidence   {_ladder(rule.confidence)}",
+        f"  severity     {ladder_text(rule.severity)}{_from(rule, 'severity')}",
+        f"  confidence   {ladder_text(rule.confidence)}",
         f"  tags         {', '.join(rule.tags) or '-'}",
         f"  condition    {' '.join(rule.condition.text.split())}",
     ]

@@ -44,10 +44,13 @@ class Installed:
 def installed(tmp_path_factory) -> Installed:
     base = tmp_path_factory.mktemp("example-plugin")
     wheels = base / "wheels"
-    # Built from a copy, as a plugin author's checkout would be: nothing left in the repository.
-    example = base / "memdiag-example-plugin"
-    shutil.copytree(EXAMPLE, example, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    for project in (REPO, example):
+    # Both built from clean copies: nothing is left in (or taken from) the shared checkout's build/.
+    junk = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", ".venv", ".git", "tests",
+                                  ".pytest_cache", ".hypothesis", "examples")
+    core_src, example = base / "memdiag", base / "memdiag-example-plugin"
+    shutil.copytree(REPO, core_src, ignore=junk)
+    shutil.copytree(EXAMPLE, example, ignore=junk)
+    for project in (core_src, example):
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(project)],
                        check=True, timeout=600)
     [core] = wheels.glob("memdiag-*.whl")
