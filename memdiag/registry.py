@@ -126,14 +126,6 @@ class Registry:
         return next((p for p in self.plugins if p.name == name), None)
 
 
-_current: Registry | None = None
-
-
-def current() -> Registry | None:
-    """The registry the running command was built from (for commands such as ``plugins``)."""
-    return _current
-
-
 # -- discovery --------------------------------------------------------------------------------
 
 def _entry_points(group: str) -> list[tuple[str, str, str, str]]:
@@ -215,7 +207,6 @@ def load(
     (from ``-p no:NAME``) removes plugins, built-ins included. ``autoload=False`` skips entry
     points (tests use it to see only the built-ins).
     """
-    global _current
     pm = pluggy.PluginManager("memdiag")
     pm.add_hookspecs(hookspecs)
     reg = Registry()
@@ -277,7 +268,6 @@ def load(
 
     reg.unknown_blocked = sorted(b for b in blocked if b not in matched)
     _collect(pm, reg, loaded, fail)
-    _current = reg
     return reg
 
 

@@ -60,13 +60,9 @@ def _as_json(info) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from memdiag import registry
+    from memdiag.cli import load_registry
 
-    reg = registry.current()
-    if reg is None:  # run outside the CLI's start-up: load the same way it would
-        from memdiag.cli import load_registry
-
-        reg = load_registry(args)
+    reg = load_registry(args)  # the run's own (args.registry), not a second load
     if args.format not in ("text", "json"):
         raise UsageError(f"memdiag plugins: --format {args.format}: use text or json")
     chosen = _selected(reg, args)
