@@ -83,10 +83,10 @@ def load_registry(args: argparse.Namespace):
 
 
 def rules_for(args: argparse.Namespace, reg, *, quiet: bool = False):
-    from memdiag import overrides
+    from memdiag import pipeline
     from memdiag.ruleset import parse_param_args
 
-    rs = overrides.load_rules(reg, args.rules, parse_param_args(args.param), site_file=args.overrides)
+    rs = pipeline.load_rules(reg, args.rules, parse_param_args(args.param), site_file=args.overrides)
     if not quiet:
         for problem in rs.problems:
             print(f"memdiag: {problem}", file=sys.stderr)
@@ -332,6 +332,9 @@ def _preparse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # answered without loading a single plugin
+        print(f"memdiag {__version__}")
+        return EXIT_OK
     debug = "--debug" in argv
     try:
         reg = load_registry(_preparse(argv))

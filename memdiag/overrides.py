@@ -345,15 +345,3 @@ def in_force(rule: Any) -> dict:
                         "when": None if e.when is None else " ".join(e.when.text.split()), "from": e.origin,
                         "applies": e.describe()} for e in rule.exceptions],
     }
-
-
-def load_rules(registry: Any, extra_paths: Any = (), params: dict[str, dict[str, Any]] | None = None, *,
-               site_file: str | None = None, use_site: bool = True, use_cache: bool = True) -> Any:
-    """Every rule pack the registry knows plus ``extra_paths``, with all override layers applied:
-    packs' sections, the site file (``site_file``, else discovered; none if not ``use_site``),
-    then ``params`` from the command line."""
-    from memdiag import pipeline, ruleset
-
-    packs = list(registry.rule_packs) + [(p, "--rules") for p in extra_paths]
-    site = find_site_file(site_file) if use_site else None
-    return ruleset.load(packs, pipeline.catalog(registry), overrides=params, use_cache=use_cache, site=site)

@@ -40,10 +40,16 @@ def catalog(registry: Registry) -> Catalog:
 
 
 def load_rules(registry: Registry, extra_paths: Iterable[str] = (), params: dict[str, dict[str, Any]] | None = None,
-               *, use_cache: bool = True) -> RuleSet:
-    """Bundled and plugin rule packs first, then ``--rules`` paths (later ones may not redefine ids)."""
+               *, site_file: str | None = None, use_site: bool = True, use_cache: bool = True) -> RuleSet:
+    """Every rule in force: bundled and plugin rule packs, then ``--rules`` paths (later ones may
+    not redefine ids), tuned by the packs' ``overrides:`` sections, the site overrides file
+    (``site_file``, else $MEMDIAG_OVERRIDES or /etc/memdiag/overrides.yaml; none unless
+    ``use_site``) and last ``params`` from the command line."""
+    from memdiag.overrides import find_site_file
+
     packs = list(registry.rule_packs) + [(p, "--rules") for p in extra_paths]
-    return ruleset.load(packs, catalog(registry), overrides=params, use_cache=use_cache)
+    site = find_site_file(site_file) if use_site else None
+    return ruleset.load(packs, catalog(registry), overrides=params, use_cache=use_cache, site=site)
 
 
 def open_input(path: str, registry: Registry, workdir: str) -> Evidence:

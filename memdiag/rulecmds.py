@@ -42,8 +42,8 @@ def _load(args, reg, *, only_targets: bool, use_cache: bool = True, tuned: bool 
         site = overrides.find_site_file(args.overrides) if tuned and args.overrides is not None else None
         return ruleset.load([(t, "--rules") for t in args.targets], pipeline.catalog(reg), use_cache=use_cache,
                             site=site)
-    return overrides.load_rules(reg, args.rules, parse_param_args(args.param) if tuned else None,
-                                site_file=args.overrides, use_site=tuned, use_cache=use_cache)
+    return pipeline.load_rules(reg, args.rules, parse_param_args(args.param) if tuned else None,
+                               site_file=args.overrides, use_site=tuned, use_cache=use_cache)
 
 
 def _list(args, reg) -> int:

@@ -454,10 +454,10 @@ def _diagnose_for_check(args) -> dict:
     from memdiag.ruleset import parse_param_args
 
     timeout = float(getattr(args, "timeout", None) or CHECK_TIMEOUT)
-    # The command hook hands over args only, so the registry is loaded again (modules are cached).
-    registry = load_registry(args)
+    registry = load_registry(args)  # the run's own registry, handed over as args.registry
     rules = pipeline.load_rules(registry, list(getattr(args, "rules", None) or ()),
-                                parse_param_args(list(getattr(args, "param", None) or ())))
+                                parse_param_args(list(getattr(args, "param", None) or ())),
+                                site_file=getattr(args, "overrides", None))
     if args.path is None:
         root = os.environ.get("MEMDIAG_ROOT", "/")
         return pipeline.diagnose_live(registry, rules, root=root, timeout=timeout).document

@@ -149,3 +149,14 @@ def test_several_inputs_give_one_json_array_and_a_summary(memdiag, seed_case):
     table = r.out[r.out.index("HOST "):].splitlines()
     assert table[1].split()[1] == "WARNING" and "VMware balloon" in table[1]
     assert table[2].split()[1] == "OK"
+
+
+def test_check_honours_the_site_overrides_file(memdiag, seed_case, tmp_path):
+    r = memdiag("check", str(seed_case))
+    assert r.code == 1 and r.out.startswith("MEMDIAG WARNING") and "vmware-balloon" in r.out
+    site = tmp_path / "overrides.yaml"
+    site.write_text("rules:\n  vmware-balloon:\n    severity: critical\n    reason: no headroom here\n")
+    r = memdiag("check", str(seed_case), "--overrides", str(site))
+    assert r.code == 2 and r.out.startswith("MEMDIAG CRITICAL"), r.out
+    r = memdiag("check", str(seed_case), env={"MEMDIAG_OVERRIDES": str(site)})
+    assert r.code == 2
