@@ -22,12 +22,15 @@ from memdiag.hookspecs import hookimpl
 
 
 def _inner(folder: str) -> str:
-    """The folder itself, or its single sub-folder when that is all it holds."""
+    """The folder itself, or its single sub-folder when that is all it holds (an unpacked
+    archive's top level) - unless that sub-folder is part of a host's tree, like ``proc/``."""
+    from memdiag.plugins.inputs.loose import TREES
+
     try:
         entries = [e for e in os.listdir(folder) if not e.startswith(".")]
     except OSError:
         return folder
-    if len(entries) == 1:
+    if len(entries) == 1 and entries[0] not in TREES:
         only = os.path.join(folder, entries[0])
         if os.path.isdir(only) and not os.path.islink(only):
             return only

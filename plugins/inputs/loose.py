@@ -21,8 +21,8 @@ from memdiag.recognize import LABELS, TEXT_LIMIT, Recognition, read_text_file, s
 #: A folder walk stops after this many files (a loose folder is a ticket's attachments, not a disk).
 MAX_FILES = 500
 MAX_DEPTH = 3
-#: Folders that hold a host's tree rather than loose outputs.
-_TREES = {"proc", "sys"}
+#: Folders that hold a host's tree rather than loose outputs (sources read them by path).
+TREES = frozenset({"proc", "sys", "etc", "run"})
 
 
 def _walk(folder: str) -> tuple[list[str], list[tuple[str, str]]]:
@@ -34,7 +34,7 @@ def _walk(folder: str) -> tuple[list[str], list[tuple[str, str]]]:
         depth = 0 if rel_top == "." else rel_top.count(os.sep) + 1
         dirs[:] = sorted(
             d for d in dirs
-            if not d.startswith(".") and not (depth == 0 and d in _TREES) and depth < MAX_DEPTH
+            if not d.startswith(".") and not (depth == 0 and d in TREES) and depth < MAX_DEPTH
             and not os.path.islink(os.path.join(top, d))
         )
         for name in sorted(names):
@@ -94,7 +94,7 @@ def open_folder(folder: str, *, label: str, shown_as: str | None = None) -> Offl
     shown = {p: prefix + os.path.relpath(p, folder) for p in paths}
     overlay, found_notes, host = recognise(paths, shown)
     notes = [(shown.get(p, p), why) for p, why in notes] + found_notes
-    has_tree = any(os.path.isdir(os.path.join(folder, t)) for t in _TREES)
+    has_tree = any(os.path.isdir(os.path.join(folder, t)) for t in TREES)
     # the copied tree wins over loose outputs of the same file
     overlay = {k: v for k, v in overlay.items()
                if k.startswith("cmd:") or not os.path.lexists(os.path.join(folder, k))}
