@@ -153,7 +153,7 @@ def _parse_status(data: bytes) -> tuple[str, list[int | None]]:
             start = at + len(key)
             end = data.find(b"\n", start)
             parts = data[start:end if end >= 0 else None].split(None, 1)
-            if parts and parts[0].isdigit():
+            if parts and parts[0].isdigit() and len(parts[0]) <= 24:  # int() refuses 4300+ digits
                 values[idx] = int(parts[0]) * 1024
                 break
             at = data.rfind(key, 0, at)

@@ -31,7 +31,7 @@ def reference_parse(data: bytes) -> tuple[str, list[int | None]]:
         idx = FIELDS.get(key)
         if idx is not None:
             parts = rest.split()
-            if parts and parts[0].isdigit():
+            if parts and parts[0].isdigit() and len(parts[0]) <= 24:  # longer is not a size
                 values[idx] = int(parts[0]) * 1024
     return name, values
 
@@ -39,6 +39,7 @@ def reference_parse(data: bytes) -> tuple[str, list[int | None]]:
 keys = st.sampled_from([b"Name", b"VmRSS", b"RssAnon", b"RssFile", b"RssShmem", b"VmSwap", b"VmHWM",
                         b"Threads", b" VmRSS", b"vmrss", b"VmRSSx", b""])
 values = st.one_of(st.integers(0, 10**12).map(lambda n: f"\t  {n} kB".encode()),
+                   st.sampled_from([b"\t" + b"9" * 5000 + b" kB", b"\t" + b"1" * 24, b"\t" + b"1" * 25]),
                    st.binary(max_size=12), st.sampled_from([b"", b"\t", b" -5 kB", b"\t12", b"\t\xff\xfe"]))
 lines = st.tuples(keys, st.sampled_from([b":", b"", b"::"]), values).map(lambda t: b"".join(t))
 documents = st.lists(lines, max_size=12).flatmap(
