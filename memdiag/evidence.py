@@ -99,7 +99,7 @@ class Evidence:
     def _resolve(self, rel: str) -> str:
         path = os.path.join(self.root, rel)
         if not self.live:
-            real = os.path.realpath(path)
+            real = _realpath(path)
             if real != self._real_root and not real.startswith(self._real_root + os.sep):
                 raise Unreadable(path, "link leads outside the snapshot", "malformed")
         return path
@@ -233,6 +233,31 @@ def _stream_lines(fd: int, path: str, limit: int, reading: dict[int, str]) -> It
                 yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
         finally:
             reading.pop(ident, None)
+
+
+def _realpath(path: str) -> str:
+    """``os.path.realpath(path)``, asking the kernel where possible.
+
+    realpath is pure Python and lstat()s every component of the path, ~18 µs a file; a capture
+    holds hundreds of files, so checking where links lead was half of analysing one. Opening
+    with O_PATH resolves the same links without opening the file itself (no FIFO wait, no device
+    side effects), and /proc/self/fd names the result. Anything unusual takes the slow path.
+    """
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except FileNotFoundError:  # sources probe many absent files: resolve the folder instead
+        head, name = os.path.split(path)
+        if name in ("", ".", "..") or head == path or f"{os.sep}..{os.sep}" in path or os.path.islink(path):
+            return os.path.realpath(path)  # ".." could climb out of the absent part into links
+        return os.path.join(_realpath(head), name)
+    except OSError:  # a loop, no permission, not a folder: let realpath say
+        return os.path.realpath(path)
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc
+        return os.path.realpath(path)
+    finally:
+        os.close(fd)
 
 
 def live(root: str = "/") -> Evidence:
