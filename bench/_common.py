@@ -71,6 +71,7 @@ class Sample:
     wall: float  # seconds
     maxrss: int  # KiB, the child's own peak resident set
     code: int
+    cpu: float = 0.0  # seconds of user + system time: unlike wall time, not inflated by a busy host
 
 
 def run_measured(argv: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None,
@@ -87,7 +88,7 @@ def run_measured(argv: Sequence[str], env: dict[str, str] | None = None, cwd: st
         killer.cancel()
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped; keep Popen quiet
-    return Sample(wall, usage.ru_maxrss, proc.returncode)
+    return Sample(wall, usage.ru_maxrss, proc.returncode, usage.ru_utime + usage.ru_stime)
 
 
 @dataclass
@@ -100,13 +101,15 @@ class Summary:
     rss_mib: float  # median peak RSS
     rss_max_mib: float
     codes: set[int]
+    cpu_ms: float = 0.0  # median
 
 
 def summarize(label: str, samples: list[Sample]) -> Summary:
     walls = [s.wall * 1000 for s in samples]
     rss = [s.maxrss / 1024 for s in samples]
     return Summary(label, len(samples), statistics.median(walls), min(walls), max(walls),
-                   statistics.median(rss), max(rss), {s.code for s in samples})
+                   statistics.median(rss), max(rss), {s.code for s in samples},
+                   statistics.median(s.cpu * 1000 for s in samples))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -166,6 +169,7 @@ def machine() -> dict[str, str]:
         "os": distro,
         "virtualization": virt,
         "python": platform.python_version(),
+        "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (other work on this host skews wall times)",
     }
 
 

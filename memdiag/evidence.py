@@ -154,8 +154,12 @@ class Evidence:
         except OSError as exc:
             raise Unreadable(path, exc.strerror or str(exc)) from None
         try:
-            if not self.live and not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise Unreadable(path, "not a regular file (FIFO, device or socket); refused", "malformed")
+            size = -1  # unknown: /proc and /sys files report 0 and must be read to their end
+            if not self.live:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise Unreadable(path, "not a regular file (FIFO, device or socket); refused", "malformed")
+                size = st.st_size
             chunks, total = [], 0
             while True:
                 try:
@@ -174,6 +178,8 @@ class Evidence:
                 if total > limit:
                     raise Unreadable(path, f"larger than the {limit // 1048576} MiB read limit", "malformed")
                 chunks.append(chunk)
+                if total == size:  # a snapshot file read to its size: skip the read that finds the end
+                    break
             return b"".join(chunks)
         finally:
             os.close(fd)

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Batch throughput: 1,000 captures diagnosed by one process with the rules loaded once.
+
+    .venv/bin/python bench/bench_batch.py [--n 1000] [--template PATH] [--workers 1,2] [--archives]
+
+The template is a ``memdiag collect`` capture of this host unless --template names a capture
+folder or archive; the founding case's loose folder (meminfo + top) is measured too. Each of
+the N copies gets its own host name and its own meminfo (numbers varied, so no two diagnoses
+are alike); unchanged files are hard links, under /dev/shm when it exists.
+
+What is timed, per capture: open the input (what ``memdiag analyze`` does: recognise the
+format, replay the capture's listings), run every source, evaluate every rule, build the
+findings document and serialise it to JSON. Not timed: loading plugins and rules (once per
+batch, as a batch tool would). captures/s/core = captures / CPU seconds of the process(es)
+(user + system, all threads), so a busy host does not flatter or hurt the figure; wall-clock
+throughput is shown beside it. With --workers K, K forked processes share the list.
+Target: >= 200 captures per second per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from multiprocessing import get_context
+from pathlib import Path
+
+from _common import SEED, memdiag_command, print_machine, table
+
+TARGET = 200.0
+_NUM = re.compile(r"^(\w[\w()]*:\s+)(\d+)( kB)$", re.M)
+
+
+def workdir() -> Path:
+    shm = Path("/dev/shm")
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+    return Path(tempfile.mkdtemp(prefix="memdiag-batch-", dir=base))
+
+
+def template_capture(into: Path, explicit: str | None) -> Path:
+    """A capture folder: --template (folder, or archive unpacked), else a fresh collect of this host."""
+    if explicit and Path(explicit).is_dir():
+        return Path(explicit)
+    archive = Path(explicit) if explicit else into / "template.tar.gz"
+    if not explicit:
+        subprocess.run([memdiag_command(None), "collect", "-o", str(archive)], check=True, capture_output=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into / "template", filter="data")
+    return next((into / "template").iterdir())
+
+
+def vary_meminfo(text: str, rng: random.Random) -> str:
+    """Every kB figure moved by up to ±30% (MemTotal kept): plausible, and different per copy."""
+    def move(m: re.Match) -> str:
+        if m.group(1).startswith("MemTotal"):
+            return m.group(0)
+        return f"{m.group(1)}{int(int(m.group(2)) * rng.uniform(0.7, 1.3))}{m.group(3)}"
+
+    return _NUM.sub(move, text)
+
+
+def make_copies(template: Path, dest: Path, n: int, meminfo_rel: str) -> list[Path]:
+    """n copies of ``template``: hard links, but their own meminfo and capture metadata."""
+    copies = []
+    local = dest / f"{template.name}-template"  # hard links only work within one file system
+    shutil.copytree(template, local, symlinks=True)
+    template = local
+    base_meminfo = (template / meminfo_rel).read_text()
+    meta_path = template / "memdiag-capture.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+    for i in range(n):
+        copy = dest / f"{template.name.removesuffix('-template')}-{i:04d}"
+        for dirpath, dirnames, filenames in os.walk(template):
+            rel = os.path.relpath(dirpath, template)
+            os.makedirs(copy / rel, exist_ok=True)
+            for f in filenames:
+                src = Path(dirpath) / f
+                if os.path.normpath(os.path.join(rel, f)) in (meminfo_rel, "memdiag-capture.json"):
+                    continue
+                if src.is_symlink():
+                    os.symlink(os.readlink(src), copy / rel / f)
+                else:
+                    os.link(src, copy / rel / f)
+        (copy / meminfo_rel).write_text(vary_meminfo(base_meminfo, random.Random(i)))
+        if meta is not None:
+            (copy / "memdiag-capture.json").write_text(json.dumps({**meta, "host": f"host{i:04d}"}))
+        copies.append(copy)
+    return copies
+
+
+def archive_copies(folders: list[Path], dest: Path) -> list[Path]:
+    out = []
+    for folder in folders:
+        path = dest / (folder.name + ".tar.gz")
+        with tarfile.open(path, "w:gz") as tar:
+            tar.add(folder, arcname=folder.name)
+        out.append(path)
+    return out
+
+
+def diagnose_all(paths: list[str]) -> tuple[int, dict[int, int]]:
+    """Diagnose each input in this process; (inputs done, count per exit code)."""
+    from memdiag import pipeline, registry
+    from memdiag.bounded import Deadline
+    from memdiag.document import exit_code
+
+    reg, rules = _LOADED
+    codes: dict[int, int] = {}
+    for path in paths:
+        with tempfile.TemporaryDirectory(prefix="memdiag-") as wd:
+            ev = pipeline.open_input(path, reg, wd)
+            diag = pipeline.diagnose(ev, registry=reg, rules=rules, deadline=Deadline(60))
+            json.dumps(diag.document)
+        code = exit_code(diag.document)
+        codes[code] = codes.get(code, 0) + 1
+    return len(paths), codes
+
+
+_LOADED: tuple = ()
+
+
+def load_once() -> None:
+    global _LOADED
+    from memdiag import pipeline, registry
+
+    reg = registry.load(autoload=False)
+    _LOADED = (reg, pipeline.load_rules(reg))
+
+
+def measure(paths: list[Path], workers: int) -> tuple[float, float, dict[int, int]]:
+    """(wall seconds, CPU seconds of every process involved, exit codes) for the batch."""
+    items = [str(p) for p in paths]
+    start_self = resource.getrusage(resource.RUSAGE_SELF)
+    start_kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    codes: dict[int, int] = {}
+    if workers == 1:
+        _, codes = diagnose_all(items)
+    else:
+        chunks = [items[i::workers] for i in range(workers)]
+        with get_context("fork").Pool(workers) as pool:  # forked after load_once(): rules shared
+            for _, part in pool.map(diagnose_all, chunks):
+                for k, v in part.items():
+                    codes[k] = codes.get(k, 0) + v
+    wall = time.perf_counter() - t
+    end_self = resource.getrusage(resource.RUSAGE_SELF)
+    end_kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(getattr(e, f) - getattr(s, f) for s, e in ((start_self, end_self), (start_kids, end_kids))
+              for f in ("ru_utime", "ru_stime"))
+    return wall, cpu, codes
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--template", help="a capture folder or archive (default: memdiag collect of this host)")
+    ap.add_argument("--workers", default="1", help="comma-separated process counts, e.g. 1,2")
+    ap.add_argument("--archives", action="store_true", help="also measure the captures as .tar.gz archives")
+    ap.add_argument("--keep", action="store_true", help="keep the generated captures")
+    args = ap.parse_args()
+
+    work = workdir()
+    try:
+        template = template_capture(work, args.template)
+        files = sum(len(f) for _, _, f in os.walk(template))
+        print_machine()
+        print(f"template: {template.name} ({files} files); {args.n} copies each under {work}\n")
+        sets = [(f"memdiag capture ({files} files)", make_copies(template, work / "captures", args.n, "proc/meminfo")),
+                ("founding case (2 loose files)", make_copies(SEED, work / "seed", args.n, "meminfo"))]
+        if args.archives:
+            sets.append((f"capture .tar.gz ({files} files)", archive_copies(sets[0][1], work)))
+        load_once()
+        diagnose_all([str(sets[0][1][0]), str(sets[1][1][0])])  # warm caches and imports
+        rows, worst = [], None
+        for label, paths in sets:
+            for k in (int(w) for w in args.workers.split(",")):
+                wall, cpu, codes = measure(paths, k)
+                per_core = len(paths) / cpu
+                rows.append((label, k, len(paths), wall, len(paths) / wall, cpu * 1000 / len(paths), per_core,
+                             " ".join(f"{c}:{n}" for c, n in sorted(codes.items()))))
+                worst = per_core if worst is None else min(worst, per_core)
+        print(table(("captures", "processes", "n", "wall s", "captures/s", "CPU ms each", "captures/s/core",
+                     "exit codes"), rows))
+        print(f"\ntarget >= {TARGET:.0f} captures/s/core: " +
+              "; ".join(f"{r[0]}, {r[1]} proc: {'met' if r[6] >= TARGET else 'MISSED'} ({r[6]:.0f})" for r in rows))
+        return 0 if worst is not None and worst >= TARGET else 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
