@@ -66,9 +66,28 @@ def compact(row: dict) -> dict:
     return {k: v for k, v in row.items() if v is not None}
 
 
+#: Longer digit strings are not counters but junk (and int() of 4,300+ digits raises).
+MAX_DIGITS = 40
+
+
+def digits(text: str) -> int | None:
+    """A plain ASCII decimal number, or ``None``: not ``isdigit()``, which also admits
+    superscripts and other scripts' digits that int() refuses."""
+    if not text or len(text) > MAX_DIGITS or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
+def is_pid(name: str) -> bool:
+    """A /proc entry that names a process."""
+    return len(name) <= 10 and name.isascii() and name.isdigit()
+
+
 def to_int(value: str) -> int | None:
     """An integer (decimal, or hex with 0x), or ``None`` when it is not one."""
     value = value.strip()
+    if len(value) > MAX_DIGITS or not value.isascii():
+        return None
     try:
         return int(value, 16) if value.lower().startswith("0x") else int(value)
     except ValueError:
@@ -135,7 +154,7 @@ def unescape(field: str) -> str:
         return field
     out, i = [], 0
     while i < len(field):
-        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1:i + 4].isdigit():
+        if field[i] == "\\" and i + 4 <= len(field) and all(c in "01234567" for c in field[i + 1:i + 4]):
             out.append(chr(int(field[i + 1:i + 4], 8)))
             i += 4
         else:
@@ -167,7 +186,7 @@ def fd_table(ev: Evidence, *, max_fds: int = 200000, seconds: float = 1.0) -> Fd
         return cached
     table = FdTable()
     stop = time.monotonic() + seconds
-    for pid in (p for p in ev.listdir("proc") if p.isdigit()):
+    for pid in (p for p in ev.listdir("proc") if is_pid(p)):
         if time.monotonic() > stop or len(table.links) > max_fds:
             table.complete = False
             break

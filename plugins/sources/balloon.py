@@ -24,7 +24,7 @@ from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 from memdiag.units import MIB
 
-from memdiag.plugins.sources._readers import PAGE, colon_pairs, quiet_text, text, to_int
+from memdiag.plugins.sources._readers import PAGE, colon_pairs, digits, quiet_text, text, to_int
 
 VMMEMCTL = "sys/kernel/debug/vmmemctl"
 VMMEMCTL_PROC = "proc/vmmemctl"
@@ -251,7 +251,7 @@ class BalloonSource(Source):
                 out.set("balloon.virtio_bytes", value, origin)
 
 
-_LEADING_INT = re.compile(r"^\s*(\d+)")
+_LEADING_INT = re.compile(r"^\s*([0-9]+)")
 
 
 def parse_vmmemctl(raw: str) -> tuple[int | None, int | None]:
@@ -267,18 +267,20 @@ def parse_vmmemctl(raw: str) -> tuple[int | None, int | None]:
         if not sep or key not in ("target", "current") or key in found:
             continue
         m = _LEADING_INT.match(value)
-        if m:
-            found[key] = int(m.group(1))
+        number = digits(m.group(1)) if m else None
+        if number is not None:
+            found[key] = number
     return found.get("target"), found.get("current")
 
 
-_TOOLBOX = re.compile(r"^\s*(\d+)\s*(MB|MiB)\s*$", re.IGNORECASE | re.MULTILINE)
+_TOOLBOX = re.compile(r"^\s*([0-9]+)\s*(MB|MiB)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 def parse_toolbox(raw: str) -> int | None:
     """``vmware-toolbox-cmd stat balloon`` prints the balloon size as ``N MB`` (MiB)."""
     m = _TOOLBOX.search(raw)
-    return int(m.group(1)) * MIB if m else None
+    size = digits(m.group(1)) if m else None
+    return None if size is None else size * MIB
 
 
 @hookimpl

@@ -17,7 +17,7 @@ from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 from memdiag.units import UnitError, parse_size
 
-from memdiag.plugins.sources._readers import fd_table, quiet_text
+from memdiag.plugins.sources._readers import fd_table, is_pid, quiet_text
 
 MAX_FDS = 200000
 TOP = 10
@@ -53,7 +53,7 @@ class GpuSource(Source):
             candidates = [(pid, fd) for pid, fd, target in table.links if target.startswith("/dev/dri/")]
         else:  # a capture holds only the fdinfo files someone chose to keep
             candidates = []
-            for pid in (p for p in ev.listdir("proc") if p.isdigit()):
+            for pid in (p for p in ev.listdir("proc") if is_pid(p)):
                 try:
                     candidates.extend((pid, fd) for fd in ev.listdir(f"proc/{pid}/fdinfo"))
                 except Unreadable:

@@ -15,7 +15,7 @@ from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 
-from memdiag.plugins.sources._readers import note, quiet_text
+from memdiag.plugins.sources._readers import digits, note, quiet_text
 
 PSI = "proc/pressure/memory"
 LOGS = ("var/log/kern.log", "var/log/messages", "var/log/syslog")
@@ -106,10 +106,10 @@ def parse_psi(raw: str) -> dict[str, dict[str, float]]:
 # name may itself hold parentheses, e.g. "((resolved))"
 _KILLED = re.compile(
     r"(?:^|\]|: )\s*(?P<memcg>Memory cgroup out of memory: )?(?:Out of memory: )?Killed process "
-    r"(?P<pid>\d+)(?:, UID \d+,)? \((?P<comm>.*?)\)(?= total-vm| score|,|\s*$)(?P<rest>.*)")
-_RSS = re.compile(r"(anon|file|shmem)-rss:(\d+)kB")
-_STAMP = re.compile(r"\[\s*(\d+\.\d+)\]")
-_CONSTRAINT = re.compile(r"oom-kill:constraint=(\w+).*?,pid=(\d+)")
+    r"(?P<pid>[0-9]{1,10})(?:, UID [0-9]+,)? \((?P<comm>.*?)\)(?= total-vm| score|,|\s*$)(?P<rest>.*)")
+_RSS = re.compile(r"(anon|file|shmem)-rss:([0-9]+)kB")
+_STAMP = re.compile(r"\[\s*([0-9]{1,12}\.[0-9]{1,9})\]")
+_CONSTRAINT = re.compile(r"oom-kill:constraint=(\w+).*?,pid=([0-9]+)")
 
 
 class OomSource(Source):
@@ -152,9 +152,10 @@ class OomSource(Source):
             if m is None:
                 continue
             is_memcg = bool(m.group("memcg")) or m.group("pid") in memcg_pids
-            row = {"pid": int(m.group("pid")), "process": m.group("comm"), "memcg": is_memcg}
+            row = {"pid": digits(m.group("pid")), "process": m.group("comm"), "memcg": is_memcg}
             for kind, kb in _RSS.findall(m.group("rest")):
-                row[f"{kind}_rss_bytes"] = int(kb) * 1024
+                if digits(kb) is not None:
+                    row[f"{kind}_rss_bytes"] = digits(kb) * 1024
             stamp = _STAMP.search(line[: m.start("pid")])
             if stamp:
                 row["uptime_seconds"] = float(stamp.group(1))

@@ -19,7 +19,7 @@ from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 
-from memdiag.plugins.sources._readers import PAGE, quiet_text
+from memdiag.plugins.sources._readers import PAGE, digits, is_pid, quiet_text
 
 TOP = 10
 FIELDS = {"Rss": "rss", "Pss": "pss", "Pss_Anon": "pss_anon", "Pss_File": "pss_file",
@@ -64,14 +64,15 @@ class PssSource(Source):
         stop = time.monotonic() + self.budget_seconds
         rss: list[tuple[int, str]] = []
         scanned_all = True
-        for pid in (p for p in ev.listdir("proc") if p.isdigit()):
+        for pid in (p for p in ev.listdir("proc") if is_pid(p)):
             if len(rss) >= self.max_statm or time.monotonic() > stop:
                 scanned_all = False
                 break
             statm = quiet_text(ev, f"proc/{pid}/statm")
             parts = statm.split() if statm else []
-            if len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) > 0:
-                rss.append((int(parts[1]) * PAGE, pid))
+            resident = digits(parts[1]) if len(parts) >= 2 else None
+            if resident:
+                rss.append((resident * PAGE, pid))
         if not rss:
             return
         rss.sort(reverse=True)
@@ -138,8 +139,9 @@ def parse_rollup(raw: str) -> dict[str, int]:
         key, sep, rest = line.partition(":")
         name = FIELDS.get(key.strip())
         parts = rest.split()
-        if sep and name and parts and parts[0].isdigit():
-            values[name] = int(parts[0]) * 1024
+        kb = digits(parts[0]) if sep and name and parts else None
+        if kb is not None:
+            values[name] = kb * 1024
     return values
 
 

@@ -19,7 +19,7 @@ from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 from memdiag.units import UnitError, parse_size
 
-from memdiag.plugins.sources._readers import quiet_text, text, to_int
+from memdiag.plugins.sources._readers import digits, quiet_text, text, to_int
 
 MEMORY = "sys/devices/system/memory"
 CRASH_SIZE = "sys/kernel/kexec_crash_size"
@@ -54,8 +54,8 @@ FACTS = (
     spec("ram.memtotal_gap_ratio", "ratio", "ram.memtotal_gap_bytes as a share of ram.installed_bytes."),
 )
 
-_BOOT = re.compile(r"Memory: (\d+)K/(\d+)K available(?:.*?(\d+)K reserved)?")
-_DMESG_CRASH = re.compile(r"Reserving (\d+)MB of memory at \d+MB for crashkernel")
+_BOOT = re.compile(r"Memory: ([0-9]+)K/([0-9]+)K available(?:.*?([0-9]+)K reserved)?")
+_DMESG_CRASH = re.compile(r"Reserving ([0-9]+)MB of memory at [0-9]+MB for crashkernel")
 
 
 class RamSource(Source):
@@ -111,13 +111,16 @@ class RamSource(Source):
 
     def _dmesg(self, raw: str, origin: str, out: FactSet) -> None:
         m = _BOOT.search(raw)
-        if m:
-            out.set("ram.boot_total_bytes", int(m.group(2)) * 1024, origin)
-            if m.group(3):
-                out.set("ram.boot_reserved_bytes", int(m.group(3)) * 1024, origin)
+        total = digits(m.group(2)) if m else None
+        if total is not None:
+            out.set("ram.boot_total_bytes", total * 1024, origin)
+            reserved = digits(m.group(3) or "")
+            if reserved is not None:
+                out.set("ram.boot_reserved_bytes", reserved * 1024, origin)
         c = _DMESG_CRASH.search(raw)
-        if c:
-            out.set("ram.crashkernel_bytes", int(c.group(1)) * 1024 * 1024, origin)
+        crash = digits(c.group(1)) if c else None
+        if crash is not None:
+            out.set("ram.crashkernel_bytes", crash * 1024 * 1024, origin)
 
     def _crashkernel(self, ev: Evidence, out: FactSet, installed: int | None) -> None:
         raw = text(ev, out, self.name, CRASH_SIZE, root_only=False)

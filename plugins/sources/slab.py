@@ -15,7 +15,7 @@ from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 from memdiag.units import UnitError, parse_size
 
-from memdiag.plugins.sources._readers import PAGE, quiet_text, stream, text
+from memdiag.plugins.sources._readers import PAGE, digits, quiet_text, stream, text
 
 SLABINFO = "proc/slabinfo"
 SLAB_SYSFS = "sys/kernel/slab"
@@ -77,7 +77,7 @@ class SlabSource(Source):
         self._dentries(ev, out)
 
     def _slabinfo(self, ev: Evidence, out: FactSet) -> tuple[list[dict], int, int]:
-        heap: list[tuple[int, str, dict]] = []
+        heap: list[tuple[int, str, int, dict]] = []  # the count breaks ties: rows never compare
         total = count = 0
         dentry = None
         for line in stream(ev, out, self.name, SLABINFO):
@@ -88,23 +88,23 @@ class SlabSource(Source):
             total += row["bytes"]
             if row["name"] == "dentry":
                 dentry = row["bytes"]
-            item = (row["bytes"], row["name"], row)
+            item = (row["bytes"], row["name"], -count, row)
             if len(heap) < TOP:
                 heapq.heappush(heap, item)
-            elif item[:2] > heap[0][:2]:
+            elif item[:3] > heap[0][:3]:
                 heapq.heapreplace(heap, item)
         if dentry is not None:
             out.set("slab.dentry_bytes", dentry, ev.origin(SLABINFO))
-        return [r for _, _, r in sorted(heap, key=lambda t: t[:2], reverse=True)], total, count
+        return [t[3] for t in sorted(heap, key=lambda t: t[:3], reverse=True)], total, count
 
     def _dentries(self, ev: Evidence, out: FactSet) -> None:
         raw = text(ev, out, self.name, DENTRY_STATE, root_only=False)
         parts = raw.split() if raw else []
         origin = ev.origin(DENTRY_STATE)
-        if len(parts) >= 1 and parts[0].isdigit():
-            out.set("slab.dentries", int(parts[0]), origin)
-        if len(parts) >= 6 and parts[4].isdigit():  # 6 fields since nr_negative was added
-            out.set("slab.negative_dentries", int(parts[4]), origin)
+        if parts:
+            out.set("slab.dentries", digits(parts[0]), origin)
+        if len(parts) >= 6:  # 6 fields since nr_negative was added
+            out.set("slab.negative_dentries", digits(parts[4]), origin)
 
 
 def parse_slabinfo_line(line: str) -> dict | None:
@@ -116,11 +116,10 @@ def parse_slabinfo_line(line: str) -> dict | None:
     slabdata = rest.rpartition("slabdata")[2].split()
     if len(parts) != 6 or len(slabdata) < 2:
         return None
-    try:
-        active, num, objsize, _perslab, pages = (int(p) for p in parts[1:])
-        slabs = int(slabdata[1])
-    except ValueError:
+    numbers = [digits(p) for p in parts[1:]] + [digits(slabdata[1])]
+    if None in numbers:
         return None
+    active, num, objsize, _perslab, pages, slabs = numbers
     return {"name": parts[0], "bytes": slabs * pages * PAGE, "active_objs": active,
             "num_objs": num, "objsize": objsize}
 
@@ -130,13 +129,13 @@ def parse_slabtop(raw: str) -> tuple[list[dict], int, int]:
     rows = []
     for line in raw.splitlines():
         parts = line.split()
-        if len(parts) < 8 or not parts[0].isdigit() or not parts[4].isdigit():
+        if len(parts) < 8 or digits(parts[0]) is None or digits(parts[1]) is None or digits(parts[4]) is None:
             continue
         try:
             rows.append({"name": " ".join(parts[7:]), "bytes": parse_size(parts[6]),
-                         "active_objs": int(parts[1]), "num_objs": int(parts[0]),
+                         "active_objs": digits(parts[1]), "num_objs": digits(parts[0]),
                          "objsize": parse_size(parts[3])})
-        except (UnitError, ValueError):
+        except UnitError:
             continue
     rows.sort(key=lambda r: r["bytes"], reverse=True)
     return rows[:TOP], sum(r["bytes"] for r in rows), len(rows)
@@ -158,11 +157,11 @@ class VmallocSource(Source):
             if len(parts) < 3:
                 continue
             if "ioremap" in parts[3:]:
-                ioremap += int(parts[1]) if parts[1].isdigit() else 0
+                ioremap += digits(parts[1]) or 0
                 continue
             if "vmalloc" not in parts[3:]:
                 continue
-            n = next((int(p[6:]) for p in parts[3:] if p.startswith("pages=") and p[6:].isdigit()), 0)
+            n = next((digits(p[6:]) or 0 for p in parts[3:] if p.startswith("pages=")), 0)
             if n == 0:
                 continue
             pages += n

@@ -7,7 +7,7 @@ from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 
-from memdiag.plugins.sources._readers import number
+from memdiag.plugins.sources._readers import number, to_int
 
 BASE = "proc/sys/vm"
 
@@ -74,9 +74,9 @@ def parse_sysctl_a(raw: str) -> dict[str, int]:
     result = {}
     for line in raw.splitlines():
         key, sep, value = line.partition("=")
-        value = value.strip()
-        if sep and value.lstrip("-").isdigit():
-            result[key.strip()] = int(value)
+        number = to_int(value) if sep and " " not in value.strip() else None
+        if number is not None:
+            result[key.strip()] = number
     return result
 
 

@@ -14,7 +14,7 @@ from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 
-from memdiag.plugins.sources._readers import text
+from memdiag.plugins.sources._readers import digits, text, to_int
 
 ARCSTATS = "proc/spl/kstat/zfs/arcstats"
 
@@ -67,12 +67,11 @@ def parse_kstat(raw: str) -> dict[str, int]:
     rows: dict[str, int] = {}
     for line in raw.splitlines():
         parts = line.split()
-        if len(parts) != 3 or not parts[1].isdigit():
+        if len(parts) != 3 or digits(parts[1]) is None:
             continue
-        try:
-            rows[parts[0]] = int(parts[2])
-        except ValueError:
-            continue
+        value = to_int(parts[2])
+        if value is not None:
+            rows[parts[0]] = value
     return rows
 
 

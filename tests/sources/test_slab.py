@@ -81,3 +81,10 @@ def test_live():
     facts = run_live([SlabSource(), VmallocSource()])
     if "slab.total_bytes" in facts:
         assert facts.get("slab.total_bytes") > 0
+
+
+def test_a_cache_listed_twice_does_not_break_the_ranking(tmp_path):
+    line = "dup 1 1 64 64 1 : tunables 0 0 0 : slabdata 5 5 0\n"
+    root = tree(tmp_path, {"proc/slabinfo": "slabinfo - version: 2.1\n" + line * 30})
+    facts = run([SlabSource()], root)
+    assert facts.get("slab.caches") == 30 and len(facts.get("slab.top")) == 10
