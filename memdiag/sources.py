@@ -79,20 +79,49 @@ def _catalog_of(srcs: list[Source]) -> Catalog:
     return catalog
 
 
+class _SourceFacts(FactSet):
+    """The fact set as one source writes to it: the same facts and problems, until the source is
+    given up on. A read stuck in the kernel may return minutes later, in a thread nobody waits
+    for; its writes must not change a diagnosis already being evaluated and reported."""
+
+    __slots__ = ("_lock", "closed")
+
+    def __init__(self, shared: FactSet, lock: threading.Lock) -> None:
+        FactSet.__init__(self, shared.catalog, shared.facts, shared.problems)
+        self._lock = lock
+        self.closed = False
+
+    def set(self, name: str, value, origin: str) -> None:
+        with self._lock:
+            if not self.closed:
+                FactSet.set(self, name, value, origin)
+
+    def problem(self, source: str, message: str, path: str = "", kind: str = "unreadable") -> None:
+        with self._lock:
+            if not self.closed:
+                FactSet.problem(self, source, message, path, kind)
+
+
 def collect(sources: Iterable[Source], ev: Evidence, *, deadline: Deadline) -> FactSet:
     """Run every source over ``ev`` within ``deadline``; return facts and problems."""
     srcs = order(sources)
     out = FactSet(_catalog_of(srcs))
     threads: dict[str, int] = {}  # source -> the worker thread running it, to name a stuck read
+    lock = threading.Lock()
+    views = {id(src): _SourceFacts(out, lock) for src in srcs}
 
     def run(src: Source) -> None:
         threads[src.name] = threading.get_ident()
+        view = views[id(src)]
         try:
-            src.collect(ev, out)
+            src.collect(ev, view)
         except Unreadable as exc:
-            out.problem(src.name, exc.message, exc.path or "", exc.kind)
+            view.problem(src.name, exc.message, exc.path or "", exc.kind)
 
     outcome = bounded_map(run, srcs, stall=lambda s: s.timeout, deadline=deadline)
+    with lock:  # what abandoned sources wrote so far stays (partial); nothing more gets in
+        for src in outcome.timed_out:
+            views[id(src)].closed = True
     for src, exc in outcome.errors:
         out.problem(src.name, f"failed: {type(exc).__name__}: {exc}", kind="failed")
     for src in outcome.timed_out:

@@ -218,3 +218,34 @@ def test_a_failing_consumer_is_that_items_error():
 
     out = bounded_map(lambda i: i, range(4), stall=5, deadline=Deadline(60), on_result=consume)
     assert [(i, str(e)) for i, e in out.errors] == [(2, "no room")]
+
+
+def test_a_source_that_returns_after_being_given_up_on_changes_nothing(tmp_path, hanging):
+    """Its read comes back (the FIFO gets a writer) after collect() returned: its late facts and
+    problems are dropped, what it wrote before it got stuck stays, marked partial."""
+    from memdiag.sources import Source, collect, spec
+
+    fifo = tmp_path / "stuck"
+    blocking = hanging([fifo])
+    finished = threading.Event()
+
+    class Late(Source):
+        name = "late"
+        timeout = 0.3
+        facts = (spec("late.before", "count", "written before the stuck read"),
+                 spec("late.after", "count", "written after it"))
+
+        def collect(self, ev, out):
+            out.set("late.before", 1, "test")
+            try:
+                os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # blocks: O_NONBLOCK is stripped
+                out.set("late.after", 2, "test")
+                out.problem(self.name, "late problem")
+            finally:
+                finished.set()
+
+    out = must_return(lambda: collect([Late()], Evidence(str(tmp_path), kind="live"), deadline=Deadline(60)))
+    blocking.release()
+    assert finished.wait(30)
+    assert out.get("late.before") == 1 and "late.after" not in out
+    assert [(p.source, p.kind) for p in out.problems] == [("late", "timeout")]
