@@ -160,3 +160,12 @@ def test_check_honours_the_site_overrides_file(memdiag, seed_case, tmp_path):
     assert r.code == 2 and r.out.startswith("MEMDIAG CRITICAL"), r.out
     r = memdiag("check", str(seed_case), env={"MEMDIAG_OVERRIDES": str(site)})
     assert r.code == 2
+
+
+def test_memory_bar_is_exact_and_bounded_for_any_sizes():
+    from memdiag.plugins.formats.text import _cells
+
+    assert _cells([5, 5, 90], 76) == [4, 4, 68]
+    assert sum(_cells([1] * 200, 76)) == 76  # more parts than cells
+    assert _cells([10**18, 1, 10**15], 76) == [76, 0, 0]  # absurd sizes: instant, still 76 wide
+    assert _cells([], 76) == []

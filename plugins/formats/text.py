@@ -83,21 +83,29 @@ def _finding(f: dict, width: int, color: bool) -> list[str]:
     return lines
 
 
+def _cells(sizes: list[int], width: int) -> list[int]:
+    """Split ``width`` cells among ``sizes`` in proportion: largest remainders get the spare
+    cells, and a part of at least 0.5% never vanishes. Bounded work whatever the sizes."""
+    whole = sum(sizes) or 1
+    exact = [n / whole * width for n in sizes]
+    cells = [int(x) for x in exact]
+    for j, n in enumerate(sizes):
+        if cells[j] == 0 and n / whole >= 0.005:
+            cells[j] = 1
+    for _ in range(max(0, sum(cells) - width)):  # at most one per part forced visible
+        cells[max(range(len(cells)), key=cells.__getitem__)] -= 1
+    spare = width - sum(cells)
+    for j in sorted(range(len(sizes)), key=lambda j: exact[j] - int(exact[j]), reverse=True)[:max(0, spare)]:
+        cells[j] += 1
+    return cells
+
+
 def _breakdown(acc: dict, width: int, color: bool) -> list[str]:
     total = acc["total_bytes"]
+    if total <= 0:
+        return []
     segs = [s for s in acc["segments"] if s["bytes"] > 0]
-    bar_w = width - 4
-    # Largest-remainder rounding so the bar is exactly bar_w wide and no visible part vanishes.
-    exact = [s["bytes"] / total * bar_w for s in segs]
-    cells = [max(1, int(x)) if s["bytes"] / total >= 0.005 else int(x) for s, x in zip(segs, exact)]
-    while sum(cells) > bar_w:
-        i = max(range(len(cells)), key=lambda j: cells[j])
-        cells[i] -= 1
-    order = sorted(range(len(segs)), key=lambda j: exact[j] - int(exact[j]), reverse=True)
-    k = 0
-    while sum(cells) < bar_w and order:
-        cells[order[k % len(order)]] += 1
-        k += 1
+    cells = _cells([s["bytes"] for s in segs], width - 4)
     bar = ""
     for s, n in zip(segs, cells):
         ch, code = _STYLE.get(s["key"], ("*", None))
