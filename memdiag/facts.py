@@ -178,7 +178,7 @@ class FactSet:
                     if not isinstance(value, dict) or key not in value:
                         return UNKNOWN
                     value = value[key]
-                return value
+                return UNKNOWN if value is None else value  # a None entry is not a known value
             head, _, tail = head.rpartition(".")
             keys.append(tail)
         return UNKNOWN

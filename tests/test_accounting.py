@@ -34,7 +34,7 @@ def test_founding_case_arithmetic_to_the_kb(seed_case):
 def test_segments_add_up_to_memtotal(seed_case):
     m = meminfo(seed_case)
     acc = account(m)
-    parts = segments(m, acc, None)
+    parts = segments(m, acc, {})
     assert sum(p["bytes"] for p in parts) == m["MemTotal"]
     assert {p["key"] for p in parts} >= {"anon", "cache", "shmem", "slab", "kernel", "hugetlb", "free", "unaccounted"}
     assert next(p for p in parts if p["key"] == "unaccounted")["bytes"] == acc.unaccounted
@@ -86,9 +86,12 @@ def test_missing_basics_means_no_accounting():
     assert account({"MemFree": 1}) is None
 
 
-def test_balloon_line_is_a_segment_of_its_own():
-    m = _m(Balloon=2 << 30, AnonPages=1 << 30, Cached=2 << 30, Buffers=0, Shmem=0, SwapCached=0)
-    acc = account(m)
-    parts = {p["key"]: p["bytes"] for p in segments(m, acc, m["Balloon"])}
+def test_known_holders_are_carved_out_of_unaccounted_and_capped():
+    m = _m(AnonPages=1 << 30, Cached=2 << 30, Buffers=0, Shmem=0, SwapCached=0)
+    acc = account(m)  # 8 - 1 free - 4 LRU - 0.3 kernel: about 2.7 GiB unaccounted
+    held = {"balloon.held_bytes": 2 << 30, "zfs.arc_size_bytes": 4 << 30}
+    parts = {p["key"]: p["bytes"] for p in segments(m, acc, held)}
     assert parts["balloon"] == 2 << 30
+    assert parts["zfs"] == acc.unaccounted - (2 << 30)  # capped at what was left
+    assert parts["unaccounted"] == 0
     assert sum(parts.values()) == m["MemTotal"]

@@ -121,22 +121,43 @@ def account(m: dict[str, int]) -> Accounting | None:
         crosscheck = m["Cached"] + m["AnonPages"] + m["Buffers"] + hugetlb
     if m.get("Balloon"):
         notes.append(f"The kernel counts {format_bytes(m['Balloon'])} as taken by a balloon driver (Balloon line, 6.15+); "
-                     "it is part of unaccounted here and shown as its own segment.")
+                     "it is part of unaccounted and shown as its own segment.")
     formula = (f"unaccounted = (MemTotal - MemFree) - kernel - user; kernel = {' + '.join(kernel_terms)}; "
                f"user = {user_formula}")
     return Accounting(m["MemTotal"], m["MemTotal"] - m["MemFree"], kernel, user, crosscheck, policy,
                       vmalloc, formula, notes)
 
 
-def segments(m: dict[str, int], acc: Accounting, balloon: int | None) -> list[dict]:
+#: Memory meminfo does not count but another source measures, carved out of "unaccounted" in
+#: this order (each capped at what is left): fact name -> (segment key, label).
+HOLDERS = {
+    "balloon.held_bytes": ("balloon", "balloon"),
+    "zfs.arc_size_bytes": ("zfs", "ZFS ARC"),
+    "zram.mem_used_bytes": ("zram", "zram"),
+    "gpu.system_bytes": ("gpu", "GPU (system RAM)"),
+}
+
+
+def explain_unaccounted(unaccounted: int, held: dict[str, int]) -> list[tuple[str, str, int]]:
+    """(key, label, bytes) of each known holder, capped so together they never exceed the gap."""
+    left, parts = max(0, unaccounted), []
+    for fact, (key, label) in HOLDERS.items():
+        size = min(max(0, held.get(fact, 0)), left)
+        if size:
+            parts.append((key, label, size))
+            left -= size
+    return parts
+
+
+def segments(m: dict[str, int], acc: Accounting, held: dict[str, int]) -> list[dict]:
     """MemTotal split into parts that add up to it exactly, for the memory picture.
 
-    Unaccounted is the identity's figure; the small difference between the LRU total and
-    Buffers + Cached + AnonPages (pages in flight between lists) is left in page cache.
+    Unaccounted is the identity's figure, less what known holders (balloon, ZFS ARC, zram, GPU)
+    are measured to hold; the small difference between the LRU total and Buffers + Cached +
+    AnonPages (pages in flight between lists) is left in page cache.
     """
     shmem = m.get("Shmem", 0)
-    unaccounted = max(0, acc.unaccounted)
-    held = min(balloon, unaccounted) if balloon else 0
+    known = explain_unaccounted(acc.unaccounted, held)
     parts = [
         ("anon", "processes (anonymous)", m.get("AnonPages", 0)),
         ("cache", "page cache", 0),  # filled in below
@@ -145,17 +166,17 @@ def segments(m: dict[str, int], acc: Accounting, balloon: int | None) -> list[di
         ("kernel", "other kernel", acc.kernel - m.get("Slab", 0)),
         ("hugetlb", "hugepages", hugetlb_bytes(m)),
         ("free", "free", m["MemFree"]),
-        ("balloon", "balloon", held),
-        ("unaccounted", "unaccounted", unaccounted - held),
+        *known,
+        ("unaccounted", "unaccounted", max(0, acc.unaccounted) - sum(k[2] for k in known)),
     ]
     rows = [{"key": k, "label": label, "bytes": max(0, int(v))} for k, label, v in parts]
     rows[1]["bytes"] = max(0, acc.total - sum(r["bytes"] for r in rows))
-    return [r for r in rows if r["key"] != "balloon" or balloon]
+    return rows
 
 
 class AccountingSource(Source):
     name = "accounting"
-    after = ("meminfo", "vmstat", "processes", "commands", "platform")
+    after = ("meminfo", "vmstat", "processes", "commands", "platform", "balloon", "zfs", "zram", "gpu")
     facts = (
         spec("accounting.total_bytes", "bytes", "MemTotal: RAM the kernel manages (installed RAM minus firmware, "
              "kernel image and crashkernel reservations)."),
@@ -177,8 +198,12 @@ class AccountingSource(Source):
         spec("accounting.formula", "str", "The formula used, with the terms this meminfo had."),
         spec("accounting.notes", "list", "Caveats about this accounting (kernel-version choices, missing lines)."),
         spec("accounting.segments", "table", "MemTotal split into parts that add up to it: key, label, bytes."),
-        spec("accounting.balloon_bytes", "bytes", "Memory a balloon driver's own counter says it holds "
-             "(Balloon line 6.15+, or /proc/vmstat balloon_inflate - balloon_deflate)."),
+        spec("accounting.explained_bytes", "bytes", "The part of unaccounted memory that known holders are measured "
+             "to hold: balloon drivers (balloon.held_bytes), the ZFS ARC, zram and GPU buffers in system RAM; "
+             "capped at unaccounted."),
+        spec("accounting.unexplained_bytes", "bytes", "Unaccounted memory that no source explains either: "
+             "accounting.unaccounted_bytes - accounting.explained_bytes."),
+        spec("accounting.unexplained_ratio", "ratio", "accounting.unexplained_bytes as a share of MemTotal."),
         spec("accounting.rss_used_ratio", "ratio", "Summed process RSS as a share of used memory (MemTotal - MemFree)."),
         spec("inputs.drift", "list", "Differences between inputs that show they were captured at different moments "
              "(e.g. top's header against meminfo)."),
@@ -206,21 +231,16 @@ class AccountingSource(Source):
         put("accounting.vmalloc_policy", acc.vmalloc_policy)
         put("accounting.formula", acc.formula)
         put("accounting.notes", acc.notes)
-        balloon = self._balloon(out, m)
-        put("accounting.balloon_bytes", balloon)
-        put("accounting.segments", segments(m, acc, balloon))
+        held = {f: out.get(f) for f in HOLDERS if isinstance(out.get(f), int)}
+        explained = sum(size for _, _, size in explain_unaccounted(acc.unaccounted, held))
+        put("accounting.explained_bytes", explained)
+        put("accounting.unexplained_bytes", max(0, acc.unaccounted) - explained)
+        put("accounting.unexplained_ratio",
+            (max(0, acc.unaccounted) - explained) / acc.total if acc.total > 0 else UNKNOWN)
+        put("accounting.segments", segments(m, acc, held))
         rss = out.get("processes.rss_total")
         if rss is not UNKNOWN and acc.used > 0:
             out.set("accounting.rss_used_ratio", rss / acc.used, out.origin("processes.rss_total") or origin)
-
-    @staticmethod
-    def _balloon(out: FactSet, m: dict[str, int]) -> int | None:
-        if "Balloon" in m:
-            return m["Balloon"]
-        inflate, deflate = out.get("vmstat.balloon_inflate"), out.get("vmstat.balloon_deflate")
-        if inflate is UNKNOWN or deflate is UNKNOWN:
-            return None
-        return max(0, inflate - deflate) * out.get("platform.page_size", 4096)
 
     @staticmethod
     def _drift(out: FactSet, m: dict[str, int]) -> None:
