@@ -8,7 +8,7 @@ Host-level memory sinks (balloons, ZFS, zram) are not visible from inside.
 
 from __future__ import annotations
 
-from memdiag.evidence import Evidence
+from memdiag.evidence import Evidence, Unreadable
 from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
@@ -55,8 +55,8 @@ class ContainerSource(Source):
         if marker and marker.strip():
             signals.append(f"/run/systemd/container={marker.strip()}")
             runtime = runtime or marker.strip()
-        environ = quiet_text(ev, "proc/1/environ")  # root only: a bonus when readable
-        for var in (environ or "").split("\0"):
+        environ = _environ(ev, "proc/1/environ")  # root only: a bonus when readable
+        for var in environ:
             if var.startswith("container="):
                 signals.append(f"pid 1 {var}")
                 runtime = runtime or var.split("=", 1)[1] or None
@@ -103,3 +103,12 @@ class ContainerSource(Source):
 @hookimpl
 def memdiag_fact_sources(register):
     register(ContainerSource())
+
+
+def _environ(ev: Evidence, rel: str) -> list[str]:
+    """NUL-separated ``VAR=value`` entries; read as bytes, since text reads refuse NUL bytes."""
+    try:
+        data = ev.read_bytes(rel, limit=1 << 20)
+    except Unreadable:
+        return []
+    return [v.decode("utf-8", "replace") for v in (data or b"").split(b"\0") if v]
