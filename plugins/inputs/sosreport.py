@@ -28,6 +28,8 @@ COMMANDS: dict[str, list[str]] = {
     "uname": ["sos_commands/kernel/uname_-a", "uname"],
     "dmesg": ["sos_commands/kernel/dmesg", "var/log/dmesg"],
     "slabtop": ["sos_commands/memory/slabtop_-o"],
+    "sysctl": ["sos_commands/kernel/sysctl_-a"],
+    "df": ["sos_commands/filesys/df_-al_-x_autofs", "sos_commands/filesys/df_-al", "df"],
     # only the old kvm plugin's topOutput option ever ran top
     "top": ["sos_commands/kvm/top_-b_-d_1_-n_5"],
 }
