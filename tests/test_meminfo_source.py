@@ -68,3 +68,17 @@ def test_utf16_paste_is_decoded(tmp_path):
 
 def test_fact_names_have_no_parentheses():
     assert fact_name("Inactive(file)") == "meminfo.Inactive_file"
+
+
+def test_values_no_kernel_prints_are_refused_but_wrapped_counters_kept(tmp_path):
+    facts = run(tmp_path, "MemTotal: 99999999999999999999999999 kB\nMemFree: -5 kB\n"
+                          "SUnreclaim: 18446744073709551272 kB\nBuffers: 5 kB\n")
+    assert "meminfo.MemTotal" not in facts and "meminfo.MemFree" not in facts
+    assert facts.get("meminfo.SUnreclaim") == 18446744073709551272 * 1024  # for the sanity rules
+    messages = [p.message for p in facts.problems]
+    assert "line 1: MemTotal: 99999999999999999999999999 cannot be a kernel counter; field skipped" in messages
+    assert "line 2: MemFree: -5 cannot be a kernel counter; field skipped" in messages
+    facts = run(tmp_path, "MemTotal: 18446744073709551272 kB\n")
+    assert [p.message for p in facts.problems] == [
+        "line 1: MemTotal: 18446744073709551272 kB is not a plausible amount of memory; field skipped",
+        "no meminfo fields found"]

@@ -13,6 +13,8 @@ from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source
 
 PATH = "proc/meminfo"
+#: 16 PiB: far beyond any machine, far below a wrapped or garbled counter.
+MAX_PLAUSIBLE_RAM = 1 << 54
 
 
 def fact_name(field: str) -> str:
@@ -73,10 +75,18 @@ def parse(text: str) -> tuple[dict[str, int], list[tuple[int, str]]]:
         if not sep or not field or " " in field or not parts:
             bad.append((lineno, f"not a meminfo line: {line[:60]!r}"))
             continue
-        try:
-            number = int(parts[0])
-        except ValueError:
-            bad.append((lineno, f"{field}: not a number: {parts[0][:30]!r}"))
+        token = parts[0]
+        if not token.isascii() or not token.lstrip("-").isdigit():
+            bad.append((lineno, f"{field}: not a number: {token[:30]!r}"))
+            continue
+        # The kernel prints unsigned 64-bit counters: a negative or wider value is not its output.
+        # A counter that wrapped below zero prints near 2**64 and is kept, for the sanity rules.
+        number = int(token) if len(token) <= 21 else -1
+        if number < 0 or number >= 1 << 64:
+            bad.append((lineno, f"{field}: {token[:30]} cannot be a kernel counter"))
+            continue
+        if field == "MemTotal" and number * 1024 > MAX_PLAUSIBLE_RAM:
+            bad.append((lineno, f"MemTotal: {parts[0][:30]} kB is not a plausible amount of memory"))
             continue
         unit = parts[1] if len(parts) > 1 else ""
         if unit == "kB":

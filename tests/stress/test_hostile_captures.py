@@ -119,8 +119,6 @@ def test_wrong_units_are_refused_not_guessed(tmp_path):
     assert "meminfo.MemTotal" not in r.doc["facts"]
 
 
-@pytest.mark.xfail(strict=True, reason="plugins/sources/meminfo.parse accepts negative and absurd sizes "
-                                       "(reported): a confident critical finding from garbage")
 @pytest.mark.parametrize("change", [("  125256 kB", " -125256 kB"), ("7994080", "9" * 26)], ids=["negative", "absurd"])
 def test_negative_or_absurd_sizes_are_refused(tmp_path, change):
     r = analyze(host(tmp_path, {"proc/meminfo": MEMINFO.replace(*change)}))
