@@ -76,7 +76,8 @@ def parse(text: str) -> tuple[dict[str, int], list[tuple[int, str]]]:
             bad.append((lineno, f"not a meminfo line: {line[:60]!r}"))
             continue
         token = parts[0]
-        if not token.isascii() or not token.lstrip("-").isdigit():
+        digits = token[1:] if token[:1] == "-" else token
+        if not (digits.isascii() and digits.isdigit()):
             bad.append((lineno, f"{field}: not a number: {token[:30]!r}"))
             continue
         # The kernel prints unsigned 64-bit counters: a negative or wider value is not its output.
