@@ -229,7 +229,7 @@ def main() -> int:
     print(table(("input", "tool", "measured", "median ms", "CPU ms", "RSS MiB", "balloon rule"), rows))
     print()
     for label, what, r in ratios:
-        print(f"{label}, {what}: memdiag is {r:.1f}x faster than insights-core "
+        print(f"{label}, {what}: insights-core takes {r:.1f}x memdiag's time "
               f"(target {TARGET:.0f}x: {'met' if r >= TARGET else 'MISSED'})")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -51,7 +51,7 @@ def main() -> int:
 
     print_machine()
     ps = ["ps", "-eo", "pid,rss,comm"]
-    rows, ok = [], True
+    rows, ok, missed = [], True, []
     for want in (int(c) for c in args.counts.split(",")):
         with Sleepers(max(0, want - process_count())):
             have = process_count()
@@ -63,10 +63,12 @@ def main() -> int:
             wall, cpu, count = scan(args.runs)
             ratio = wall / ps_wall
             ok = ok and ratio <= TARGET
+            missed += [] if ratio <= TARGET else [f"{want} ({ratio:.2f}x)"]
             rows.append((want, have, ps_wall, ps_cpu, wall, cpu, f"{ratio:.2f}x", f"{ps_rows} / {count}"))
     print(table(("processes", "measured at", "ps ms", "ps CPU ms", "memdiag scan ms", "scan CPU ms",
                  "scan/ps", "rows ps / memdiag"), rows))
-    print(f"\ntarget: the scan within {TARGET}x of ps: {'met' if ok else 'MISSED'} at every size")
+    print(f"\ntarget: the scan within {TARGET}x of ps (wall): "
+          + ("met at every size" if ok else "MISSED at " + ", ".join(missed) + " processes"))
     return 0 if ok else 1
 
 

@@ -27,12 +27,6 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 #: Non-strict: hypothesis may or may not reach them in a given run.
 KNOWN: dict[str, str] = {
     "parsers.free": "memdiag/parsers/free.py size(): OverflowError on a value of 1e999",
-    "balloon.parse_vmmemctl": "plugins/sources/balloon.py parse_vmmemctl: int() of a >4300-digit number",
-    "source.slab": "plugins/sources/slab.py _dentries: int() of a >4300-digit number after isdigit()",
-    "source.vmalloc": "plugins/sources/slab.py:165: int('²') after str.isdigit() accepted it",
-    "source.cgroups": "plugins/sources/cgroups.py:158: usage/limit too large for a float",
-    "source.pss": "plugins/sources/pss.py:73: int('²') after str.isdigit() accepted it",
-    "pipeline+reports": "plugins/formats/text.py:112: KeyError 'unaccounted_ratio' when MemTotal is 0",
 }
 
 
