@@ -36,7 +36,7 @@ class Diagnosis:
 
 
 def catalog(registry: Registry) -> Catalog:
-    return sources.build_catalog(registry.sources)
+    return registry.catalog
 
 
 def load_rules(registry: Registry, extra_paths: Iterable[str] = (), params: dict[str, dict[str, Any]] | None = None,
@@ -67,7 +67,8 @@ def open_input(path: str, registry: Registry, workdir: str) -> Evidence:
 
 def diagnose(ev: Evidence, *, registry: Registry, rules: RuleSet, previous: FactSet | None = None,
              elapsed_hours: float | None = None, deadline: Deadline | None = None) -> Diagnosis:
-    facts = sources.collect(registry.sources, ev, deadline=deadline or Deadline(DEFAULT_TIMEOUT))
+    facts = sources.collect(registry.sources, ev, deadline=deadline or Deadline(DEFAULT_TIMEOUT),
+                            catalog=registry.catalog)
     for origin, reason in ev.metadata.get("unrecognised", ()):
         facts.problem("input", reason, origin, "malformed")
     host = document.host_of(facts, ev)

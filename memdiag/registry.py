@@ -117,6 +117,16 @@ class Registry:
     plugins: list[PluginInfo] = field(default_factory=list)
     #: ``-p no:NAME`` names that matched no plugin (likely typos)
     unknown_blocked: list[str] = field(default_factory=list)
+    _catalog: Any = field(default=None, repr=False)
+
+    @property
+    def catalog(self):
+        """Every fact the registered sources can produce; built once (hundreds of specs)."""
+        if self._catalog is None:
+            from memdiag.sources import build_catalog
+
+            self._catalog = build_catalog(self.sources)
+        return self._catalog
 
     @property
     def errors(self) -> list[PluginInfo]:

@@ -36,7 +36,7 @@ class TestOutcome:
 
 
 def _factset(values: dict[str, Any], registry: Registry, origin: str) -> FactSet:
-    out = FactSet(sources.build_catalog(registry.sources))
+    out = FactSet(registry.catalog)
     for name, value in values.items():
         spec = out.catalog.get(name)
         if spec is not None and spec.type in ("bytes", "count", "number", "seconds", "ratio"):
@@ -52,14 +52,14 @@ def _facts_for(test: dict, rule: Rule, registry: Registry) -> FactSet:
         with tempfile.TemporaryDirectory(prefix="memdiag-ruletest-") as tmp:
             overlay = {k: Captured(v, f"{rule.path}: test {test['name']!r}: {k}") for k, v in test["input"].items()}
             ev = Evidence(tmp, kind="folder", overlay=overlay, label="rule test input")
-            return sources.collect(registry.sources, ev, deadline=Deadline(10))
+            return sources.collect(registry.sources, ev, deadline=Deadline(10), catalog=registry.catalog)
     if "fixture" in test:
         from memdiag.pipeline import open_input
 
         path = os.path.join(os.path.dirname(rule.path), test["fixture"])
         with tempfile.TemporaryDirectory(prefix="memdiag-ruletest-") as tmp:
             ev = open_input(path, registry, tmp)
-            return sources.collect(registry.sources, ev, deadline=Deadline(10))
+            return sources.collect(registry.sources, ev, deadline=Deadline(10), catalog=registry.catalog)
     return _factset({}, registry, "test")
 
 

@@ -64,21 +64,6 @@ def order(sources: Iterable[Source]) -> list[Source]:
     return ordered
 
 
-#: The catalog of the sources collect() ran last, reused while they are the same objects: a
-#: batch diagnosing 1,000 captures would otherwise rebuild 500 fact specs 1,000 times.
-_last_catalog: tuple[list[Source], Catalog] | None = None
-
-
-def _catalog_of(srcs: list[Source]) -> Catalog:
-    global _last_catalog
-    last = _last_catalog
-    if last is not None and len(last[0]) == len(srcs) and all(a is b for a, b in zip(last[0], srcs)):
-        return last[1]
-    catalog = build_catalog(srcs)
-    _last_catalog = (list(srcs), catalog)
-    return catalog
-
-
 class _SourceFacts(FactSet):
     """The fact set as one source writes to it: the same facts and problems, until the source is
     given up on. A read stuck in the kernel may return minutes later, in a thread nobody waits
@@ -102,10 +87,14 @@ class _SourceFacts(FactSet):
                 FactSet.problem(self, source, message, path, kind)
 
 
-def collect(sources: Iterable[Source], ev: Evidence, *, deadline: Deadline) -> FactSet:
-    """Run every source over ``ev`` within ``deadline``; return facts and problems."""
+def collect(sources: Iterable[Source], ev: Evidence, *, deadline: Deadline,
+            catalog: Catalog | None = None) -> FactSet:
+    """Run every source over ``ev`` within ``deadline``; return facts and problems.
+
+    ``catalog`` is the sources' catalog when the caller has it already (it is built once per
+    registry: hundreds of specs)."""
     srcs = order(sources)
-    out = FactSet(_catalog_of(srcs))
+    out = FactSet(catalog if catalog is not None else build_catalog(srcs))
     threads: dict[str, int] = {}  # source -> the worker thread running it, to name a stuck read
     lock = threading.Lock()
     views = {id(src): _SourceFacts(out, lock) for src in srcs}

@@ -119,7 +119,7 @@ def run(args) -> int:
             evs.append(pipeline.open_input(path, reg, folder))
         before_ev, after_ev = evs
         hours = elapsed_hours(before_ev, after_ev, args.hours)
-        before = sources.collect(reg.sources, before_ev, deadline=Deadline(args.timeout))
+        before = sources.collect(reg.sources, before_ev, deadline=Deadline(args.timeout), catalog=reg.catalog)
         diag = pipeline.diagnose(after_ev, registry=reg, rules=rules, previous=before, elapsed_hours=hours,
                                  deadline=Deadline(args.timeout))
     hosts = (document.host_of(before, before_ev), diag.document.get("host"))
