@@ -144,7 +144,9 @@ class Evidence:
             else:
                 reading[ident] = before
 
-    def _read_file(self, path: str, limit: int) -> bytes | None:
+    def _open(self, path: str) -> tuple[int, int] | None:
+        """(fd, size) of a file to read, or None when it does not exist. Snapshots hand out
+        regular files only; size is -1 where unknown (/proc and /sys report 0)."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
@@ -153,13 +155,20 @@ class Evidence:
             raise Unreadable(path, "permission denied", "permission") from None
         except OSError as exc:
             raise Unreadable(path, exc.strerror or str(exc)) from None
+        if self.live:
+            return fd, -1
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise Unreadable(path, "not a regular file (FIFO, device or socket); refused", "malformed")
+        return fd, st.st_size
+
+    def _read_file(self, path: str, limit: int) -> bytes | None:
+        opened = self._open(path)
+        if opened is None:
+            return None
+        fd, size = opened
         try:
-            size = -1  # unknown: /proc and /sys files report 0 and must be read to their end
-            if not self.live:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode):
-                    raise Unreadable(path, "not a regular file (FIFO, device or socket); refused", "malformed")
-                size = st.st_size
             chunks, total = [], 0
             while True:
                 try:
@@ -198,18 +207,12 @@ class Evidence:
         ident = threading.get_ident()
         self._reading[ident] = path
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except PermissionError:
-            raise Unreadable(path, "permission denied", "permission") from None
-        except OSError as exc:
-            raise Unreadable(path, exc.strerror or str(exc)) from None
+            opened = self._open(path)
         finally:
             self._reading.pop(ident, None)
-        if not self.live and not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise Unreadable(path, "not a regular file (FIFO, device or socket); refused", "malformed")
+        if opened is None:
+            return None
+        fd = opened[0]
         return _stream_lines(fd, path, limit, self._reading)
 
     def command(self, name: str) -> Captured | None:
