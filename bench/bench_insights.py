@@ -32,7 +32,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from _common import (REPO, SEED, bench_env, memdiag_command, print_machine, run_measured, summarize, table)
+from _common import (SEED, bench_env, memdiag_command, print_machine, run_measured, summarize, table)
 
 BENCH = Path(__file__).resolve().parent
 SOS_PLUGINS = "memory,kernel,process,processor,host,hardware,system"

@@ -16,7 +16,6 @@ Exit status: 0 when the targets and the import check hold, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
