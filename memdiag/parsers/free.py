@@ -99,6 +99,8 @@ def parse_free(text: str, origin: str) -> FreeOutput:
         m = _VALUE.match(token)
         if not m:
             raise ParseError(origin, f"free: not a size: {token[:30]!r}")
+        if len(m.group(1)) > 24:  # no memory size has that many digits; float() would say inf
+            raise ParseError(origin, f"free: not a plausible size: {token[:30]!r}")
         number = float(m.group(1).replace(",", "."))
         suffix = (m.group(2) or "").lower()
         if not suffix:

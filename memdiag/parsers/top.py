@@ -27,8 +27,10 @@ _SCALE = {"KIB": KIB, "MIB": KIB**2, "GIB": KIB**3, "TIB": KIB**4, "PIB": KIB**5
 _SUFFIX = {"": KIB, "k": KIB, "m": KIB**2, "g": KIB**3, "t": KIB**4, "p": KIB**5, "e": KIB**6}
 _CLOCK = re.compile(r"^top - (\d{1,2}:\d{2}:\d{2})\b")
 _SUMMARY = re.compile(r"^\s*(?:([KMGTPE]iB)\s+)?(Mem|Swap)\s*:(.*)$")
+# The lookbehind anchors a number at its first digit: without it, one long run of digits is
+# retried from every position (seconds on a 20,000-digit line).
 _PAIR = re.compile(
-    r"(\d+(?:[.,]\d+)?)([kmgtpe]?)\s+(total|free|used|buff/cache|buffers|avail Mem|cached Mem|cached)\b"
+    r"(?<![\d.,])(\d+(?:[.,]\d+)?)([kmgtpe]?)\s+(total|free|used|buff/cache|buffers|avail Mem|cached Mem|cached)\b"
 )
 _DEFAULT_HEADER = "    PID USER      PR  NI    VIRT    RES    SHR S  %CPU  %MEM     TIME+ COMMAND"
 
@@ -85,6 +87,8 @@ def _summary(lines: list[str], begin: int, out: TopOutput, origin: str) -> int |
         scale = _SCALE[m.group(1).upper()] if m.group(1) else KIB
         target = mem if m.group(2) == "Mem" else swap
         for number, suffix, label in _PAIR.findall(m.group(3)):
+            if len(number) > 24:  # no memory size has that many digits; float() would say inf
+                raise ParseError(origin, f"top: not a plausible size: {number[:30]}...")
             value = float(number.replace(",", "."))
             target[label] = int(round(value * (_SUFFIX[suffix] if suffix else scale)))
         after = i + 1

@@ -23,3 +23,16 @@ def test_sysctl_and_df_of_a_sosreport(tmp_path):
     facts = json.loads(proc.stdout)["facts"]
     assert facts["sysctl.vm.overcommit_memory"] == 2 and facts["sysctl.vm.swappiness"] == 10
     assert any(k.startswith("tmpfs.") for k in facts), sorted(facts)
+
+
+def test_absurd_numbers_in_top_and_free_are_refused_quickly():
+    import pytest
+
+    from memdiag.parsers import ParseError
+    from memdiag.parsers.free import parse_free
+    from memdiag.parsers.top import parse_top
+
+    with pytest.raises(ParseError, match="not a plausible size"):
+        parse_top("top - 10:00:00 up 1 day\nKiB Mem : " + "9" * 20000 + " total\n", "pasted")
+    with pytest.raises(ParseError, match="not a plausible size"):
+        parse_free("              total        used        free\nMem:   " + "9" * 999 + "  1  1\n", "pasted")
