@@ -189,6 +189,12 @@ def _parse_yaml(text: str, path: str) -> Any:
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     try:
+        # Aliases let a few hundred bytes expand into billions of nodes (for the validator and
+        # every error message), and a rule file has no use for them: refuse before building.
+        for event in yaml.parse(text, Loader=Loader):
+            if isinstance(event, yaml.AliasEvent):
+                raise UsageError("YAML aliases (*name) are not allowed here; write the value out",
+                                 path=path, line=event.start_mark.line + 1)
         return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -123,3 +123,12 @@ def test_validated_packs_are_cached_and_reused(tmp_path, registry, monkeypatch):
     path.write_text(GOOD.replace("A rule", "Changed"))  # new content: parsed again
     monkeypatch.setattr(ruleset, "_parse_yaml", lambda *a: {"rules": []})
     assert ruleset.read_pack(str(path))[0] == {"rules": []}
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path, registry):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, n in zip("abcdefgh", "bcdefghi")
+    ) + "rules: []\n"
+    rs, path = load(tmp_path, registry, bomb)
+    [p] = rs.errors
+    assert p.line == 2 and "aliases" in p.message
