@@ -136,13 +136,22 @@ def parse_df(raw: str) -> list[dict]:
     return rows
 
 
+#: Below this much Shmem no deleted file can pin much of it, so every process's descriptors
+#: (the costliest walk of a run on a busy host) are not read.
+SCAN_FROM_SHMEM = 256 * 1024 * 1024
+
+
 class DeletedSource(Source):
     name = "deleted"
+    after = ("meminfo",)
     facts = DELETED_FACTS
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
         if not ev.live:
             return  # needs readlink/stat of live descriptors
+        shmem = out.get("meminfo.Shmem")
+        if isinstance(shmem, int) and shmem < SCAN_FROM_SHMEM:
+            return
         found = _mounts(ev)
         tmpfs_devs = {m["dev"] for m in (found[0] if found else []) if m["fstype"] == "tmpfs"}
         table = fd_table(ev)

@@ -104,3 +104,15 @@ def test_live_memfd_counts_as_shmem():
         os.close(fd)
     mine = [r for r in facts.get("deleted.top") if r["path"] == "/memfd:memdiag-test"]
     assert mine and mine[0]["shmem"] is True
+
+
+def test_descriptors_are_not_walked_when_shmem_is_too_small_to_matter():
+    from memdiag.bounded import Deadline
+    from memdiag.evidence import Captured, Evidence
+    from memdiag.plugins.sources.meminfo import MeminfoSource
+    from memdiag.sources import collect
+
+    ev = Evidence("/", kind="live", overlay={"proc/meminfo": Captured("MemTotal: 16000000 kB\nShmem: 1024 kB\n", "t")})
+    facts = collect([MeminfoSource(), DeletedSource()], ev, deadline=Deadline(5))
+    assert facts.get("meminfo.Shmem") == 1024 * 1024
+    assert "deleted.files" not in facts and facts.problems == []
