@@ -368,6 +368,12 @@ def split(text: str, origin: str) -> Recognition:
         chunk_text = textwrap.dedent("\n".join(body)).strip("\n") + "\n"
         where = origin if whole else _where(origin, start + 1)
         result.chunks.append(Chunk(key, chunk_text, where, start + 1, cmd))
+    if not found and len(unknown) > 1 and not any(_hinted_key(cmd) for _, _, cmd in unknown):
+        # Prose (a README, a ticket's notes): one line for the file, not one per paragraph.
+        first = next((s.strip() for s in lines if s.strip()), "")
+        result.unrecognised.append((origin, f"no command output recognised in it (it begins {first[:50]!r}); "
+                                            "skipped"))
+        return result
     for start, end, cmd in unknown:
         result.unrecognised.append((_where(origin, start + 1), _why(lines[start:end], cmd)))
     return result

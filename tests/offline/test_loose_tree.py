@@ -18,3 +18,13 @@ def test_a_folder_with_only_proc_keeps_its_root_and_host(tmp_path):
     assert doc["host"] == "web-7"
     assert doc["facts"]["meminfo.MemTotal"] == 1000000 * 1024
     assert doc["problems"] == []  # etc/hostname is part of the tree, not an unrecognised output
+
+
+def test_a_prose_file_is_one_note_not_one_per_paragraph():
+    from memdiag.recognize import split
+
+    text = "# Notes from the ticket\n\nThe host was slow.\n\n## Timeline\n\nAt 10:00 it swapped.\n"
+    result = split(text, "ticket/README.md")
+    assert result.chunks == []
+    assert result.unrecognised == [("ticket/README.md", "no command output recognised in it "
+                                    "(it begins '# Notes from the ticket'); skipped")]
