@@ -112,10 +112,8 @@ def _deliver(doc: dict, args: argparse.Namespace, reg, *, default_on: bool) -> i
         return EXIT_OK
     if not args.sink and not default_on and not args.dry_run:
         return EXIT_OK
-    try:
-        from memdiag import delivery
-    except ImportError:
-        return EXIT_OK
+    from memdiag import delivery
+
     config = delivery.find_config(args.config)
     if config is None:
         if args.sink:

@@ -32,10 +32,22 @@ class DeliveryReport:
 
 
 def find_config(explicit: str | None) -> str | None:
-    """``--config``, ``$MEMDIAG_CONFIG``, ``~/.config/memdiag/config.yaml``, ``/etc/memdiag/config.yaml``."""
-    from memdiag.delivery.config import find_config as _find
+    """``--config``, then ``$MEMDIAG_CONFIG``, then the user's and the system's config file.
 
-    return _find(explicit)
+    Kept here, on the start-up path of every run, so that a host without a configuration never
+    imports the configuration machinery at all."""
+    import os
+
+    if explicit:
+        return explicit
+    env = os.environ.get("MEMDIAG_CONFIG")
+    if env:
+        return env
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    for candidate in (os.path.join(base, "memdiag", "config.yaml"), "/etc/memdiag/config.yaml"):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
 
 
 def deliver(document: dict, *, registry, config_path: str | None, only: list[str] | None,

@@ -25,7 +25,7 @@ def _registry(args: Namespace):
 
 
 def _config_path(args: Namespace) -> str | None:
-    from memdiag.delivery.config import find_config
+    from memdiag.delivery import find_config
 
     return find_config(getattr(args, "config", None))
 

@@ -80,20 +80,6 @@ class Config:
         return next((s for s in self.sinks if s.name == name), None)
 
 
-def find_config(explicit: str | None) -> str | None:
-    """``--config``, then ``$MEMDIAG_CONFIG``, then the user's and the system's config file."""
-    if explicit:
-        return explicit
-    env = os.environ.get("MEMDIAG_CONFIG")
-    if env:
-        return env
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    for candidate in (os.path.join(base, "memdiag", "config.yaml"), "/etc/memdiag/config.yaml"):
-        if os.path.isfile(candidate):
-            return candidate
-    return None
-
-
 def load_config(path: str, *, environ: dict[str, str] | None = None) -> Config:
     """Read, validate and resolve ``path``; any problem is a one-line :class:`UsageError`."""
     import yaml
