@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,15 +85,11 @@ def _row(row: dict) -> str:
     return f"{name} {format_bytes(size)}" if size is not None else str(name)
 
 
-_HAS = re.compile(r"\bhas\(\s*([A-Za-z_][\w.]*)\s*\)")
-
-
 def _missing(rule: Rule, env: FactEnv) -> list[str]:
     """Facts whose absence left the condition unknown. Facts the rule tests with has() are
     optional by the author's own account, so they are named only if nothing else is missing."""
     names = unknown_names(rule.condition, env)
-    optional = set(_HAS.findall(rule.condition.text))
-    return [n for n in names if n not in optional] or names
+    return [n for n in names if n not in rule.condition.tested_names] or names
 
 
 def _pick(ladder: Ladder, env: FactEnv) -> str:

@@ -735,6 +735,7 @@ class _Compiler:
         self.names: dict[str, None] = {}  # every name, in order of appearance
         self.read: dict[str, None] = {}  # names whose current value is read
         self.history: dict[str, None] = {}  # names read in the previous snapshot
+        self.tested: dict[str, None] = {}  # names given to has(): their absence is expected
         self.uses_elapsed = False
 
     # -- positions ----------------------------------------------------------------------------
@@ -1178,6 +1179,7 @@ class _Compiler:
         """has/prev/delta/per_hour: they name a fact instead of taking its value."""
         if func == "has":
             self.note(name, read=False)
+            self.tested[name] = None
             return lambda env: env.lookup(name) is not UNKNOWN
         self.names[name] = None
         self.history[name] = None
@@ -1260,7 +1262,7 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
 class Expr:
     """A compiled expression. Evaluate it against any number of environments."""
 
-    __slots__ = ("text", "names", "read_names", "history_names", "uses_elapsed", "_fn")
+    __slots__ = ("text", "names", "read_names", "history_names", "tested_names", "uses_elapsed", "_fn")
 
     def __init__(self, text: str, fn: _Fn, compiler: _Compiler) -> None:
         self.text = text
@@ -1271,6 +1273,8 @@ class Expr:
         self.read_names: tuple[str, ...] = tuple(compiler.read)
         #: Names whose previous-snapshot value is read (prev/delta/per_hour).
         self.history_names: frozenset[str] = frozenset(compiler.history)
+        #: Names the expression tests with has(): optional by the author's own account.
+        self.tested_names: frozenset[str] = frozenset(compiler.tested)
         #: Whether elapsed_hours() or per_hour() is used.
         self.uses_elapsed: bool = compiler.uses_elapsed
         self._fn = fn

@@ -744,3 +744,9 @@ def test_template_types_are_checked():
         compile_template(3)  # type: ignore[arg-type]
     with pytest.raises(ExprError, match="must be a string"):
         compile_expr(None)  # type: ignore[arg-type]
+
+
+def test_tested_names_are_the_arguments_of_has():
+    e = compile_expr("not has(a.b) or a.b > c.d and has('e.f')")
+    assert e.tested_names == frozenset({"a.b", "e.f"})
+    assert compile_expr("a.b > 1").tested_names == frozenset()
