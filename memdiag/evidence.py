@@ -86,6 +86,10 @@ class Evidence:
         # thread id -> the file it is reading now, so a source abandoned on a stuck read can be
         # reported as "timed out reading X"
         self._reading: dict[int, str] = {}
+        # folder (relative) -> its real path, checked to be inside the snapshot, or None when it
+        # leads out: a snapshot does not change while it is read, and sources read many files
+        # of one folder (proc/PID/*), so each folder's links are resolved once
+        self._dirs: dict[str, str | None] = {"": self._real_root}
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -97,27 +101,82 @@ class Evidence:
         return os.path.join(self.root, rel)
 
     def _resolve(self, rel: str) -> str:
+        """The path to open for ``rel``; in a snapshot, refused when a link leads out of it."""
         path = os.path.join(self.root, rel)
-        if not self.live:
-            real = _realpath(path)
-            if real != self._real_root and not real.startswith(self._real_root + os.sep):
-                raise Unreadable(path, "link leads outside the snapshot", "malformed")
+        if not self.live and not self._inside(path):
+            raise Unreadable(path, "link leads outside the snapshot", "malformed")
         return path
+
+    def _inside(self, path: str) -> bool:
+        real = _realpath(path)
+        return real == self._real_root or real.startswith(self._real_root + os.sep)
+
+    def _folder_inside(self, rel_dir: str) -> bool:
+        """Whether folder ``rel_dir`` (clean, relative) resolves inside the snapshot; cached."""
+        real = self._dirs.get(rel_dir, "")
+        if real != "":
+            return real is not None
+        parent, _, name = rel_dir.rpartition("/")
+        if not self._folder_inside(parent):
+            self._dirs[rel_dir] = None
+            return False
+        here = os.path.join(self._dirs[parent], name)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(here).st_mode)
+        except OSError:  # absent (or not a folder): nothing below it can lead anywhere
+            is_link = False
+        if is_link:
+            here = os.path.realpath(here)
+            if here != self._real_root and not here.startswith(self._real_root + os.sep):
+                self._dirs[rel_dir] = None
+                return False
+        self._dirs[rel_dir] = here
+        return True
+
+    def _snapshot_path(self, rel: str) -> tuple[str, bool]:
+        """(path, leaf_checked) of ``rel`` in a snapshot. Its folders are checked (cached); the
+        leaf is checked here only when ``rel`` is not a plain relative path, else the caller
+        opens it with O_NOFOLLOW and checks it only if it is a link (rare in snapshots)."""
+        path = os.path.join(self.root, rel)
+        if not _plain(rel):
+            if not self._inside(path):
+                raise Unreadable(path, "link leads outside the snapshot", "malformed")
+            return path, True
+        if not self._folder_inside(rel.rpartition("/")[0]):
+            raise Unreadable(path, "link leads outside the snapshot", "malformed")
+        return path, False
 
     # -- reading -----------------------------------------------------------------------------
 
     def exists(self, rel: str) -> bool:
         if rel in self._overlay:
             return True
+        if self.live:
+            return os.path.lexists(os.path.join(self.root, rel))
         try:
-            return os.path.lexists(self._resolve(rel))
+            path, checked = self._snapshot_path(rel)
         except Unreadable:
             return False
+        try:
+            is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError:
+            return os.path.lexists(path)
+        return checked or not is_link or self._inside(path)
 
     def listdir(self, rel: str) -> list[str]:
         """Entries of a directory; empty when it is absent."""
         try:
-            return os.listdir(self._resolve(rel))
+            if self.live:
+                path = os.path.join(self.root, rel)
+            elif _plain(rel):
+                path = os.path.join(self.root, rel)
+                if not self._folder_inside(rel):
+                    return []
+            else:
+                path = self._resolve(rel)
+            return os.listdir(path)
         except (FileNotFoundError, NotADirectoryError, Unreadable):
             return []
         except PermissionError:
@@ -132,23 +191,32 @@ class Evidence:
         hit = self._overlay.get(rel)
         if hit is not None:
             return hit.text.encode()
-        path = self._resolve(rel)
+        path, checked = (os.path.join(self.root, rel), True) if self.live else self._snapshot_path(rel)
         reading, ident = self._reading, threading.get_ident()
         before = reading.get(ident)
         reading[ident] = path
         try:
-            return self._read_file(path, limit)
+            return self._read_file(path, limit, checked)
         finally:
             if before is None:
                 del reading[ident]
             else:
                 reading[ident] = before
 
-    def _open(self, path: str) -> tuple[int, int] | None:
+    def _open(self, path: str, checked: bool = True) -> tuple[int, int] | None:
         """(fd, size) of a file to read, or None when it does not exist. Snapshots hand out
-        regular files only; size is -1 where unknown (/proc and /sys report 0)."""
+        regular files only; size is -1 where unknown (/proc and /sys report 0). ``checked``
+        False: the leaf may be a link not yet checked to stay inside the snapshot."""
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                fd = os.open(path, flags if checked else flags | os.O_NOFOLLOW)
+            except OSError as exc:
+                if checked or exc.errno != errno.ELOOP:
+                    raise
+                if not self._inside(path):  # the leaf is a link: where does it lead?
+                    raise Unreadable(path, "link leads outside the snapshot", "malformed") from None
+                fd = os.open(path, flags)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except PermissionError:
@@ -163,8 +231,8 @@ class Evidence:
             raise Unreadable(path, "not a regular file (FIFO, device or socket); refused", "malformed")
         return fd, st.st_size
 
-    def _read_file(self, path: str, limit: int) -> bytes | None:
-        opened = self._open(path)
+    def _read_file(self, path: str, limit: int, checked: bool = True) -> bytes | None:
+        opened = self._open(path, checked)
         if opened is None:
             return None
         fd, size = opened
@@ -196,24 +264,28 @@ class Evidence:
     def read_text(self, rel: str, limit: int = READ_LIMIT) -> str | None:
         """The file decoded as text, or ``None`` when it does not exist."""
         data = self.read_bytes(rel, limit)
-        return None if data is None else decode(data, self.origin(rel))
+        if data is None:
+            return None
+        try:
+            return decode(data, rel)
+        except Unreadable as exc:  # named here: origin() costs more than most reads
+            raise Unreadable(self.origin(rel), exc.message, exc.kind) from None
 
     def lines(self, rel: str, limit: int = 1 << 30) -> Iterator[str] | None:
         """Stream a possibly large file line by line (slabinfo, vmallocinfo)."""
         hit = self._overlay.get(rel)
         if hit is not None:
             return iter(hit.text.splitlines())
-        path = self._resolve(rel)
+        path, checked = (os.path.join(self.root, rel), True) if self.live else self._snapshot_path(rel)
         ident = threading.get_ident()
         self._reading[ident] = path
         try:
-            opened = self._open(path)
+            opened = self._open(path, checked)
         finally:
             self._reading.pop(ident, None)
         if opened is None:
             return None
-        fd = opened[0]
-        return _stream_lines(fd, path, limit, self._reading)
+        return _stream_lines(opened[0], path, limit, self._reading, self.origin(rel))
 
     def command(self, name: str) -> Captured | None:
         """Captured output of command ``name`` (``top``, ``free``, ``lsmod``, ...), if any."""
@@ -227,21 +299,57 @@ class Evidence:
         return None
 
 
-def _stream_lines(fd: int, path: str, limit: int, reading: dict[int, str]) -> Iterator[str]:
-    with os.fdopen(fd, "rb", buffering=65536) as f:
-        ident = threading.get_ident()  # of the thread consuming the lines
-        reading[ident] = path
-        try:
-            total = 0
-            for raw in f:
-                total += len(raw)
+def _plain(rel: str) -> bool:
+    """A relative path of plain names: no ``..``, ``.``, empty or hidden parts, not absolute."""
+    return bool(rel) and rel[0] != "/" and rel[-1] != "/" and "//" not in rel and "/." not in rel \
+        and rel[0] != "."
+
+
+def _stream_lines(fd: int, path: str, limit: int, reading: dict[int, str], shown: str) -> Iterator[str]:
+    """Lines of ``fd``, read and decoded 64 KiB at a time (per-line work in Python was most of
+    the cost of a slabinfo). Errors name ``shown``; lines before a bad one are still handed out."""
+    ident = threading.get_ident()  # of the thread consuming the lines
+    reading[ident] = path
+    try:
+        total = 0
+        tail: list[bytes] = []  # the unfinished last line, in pieces (it may be long)
+        while True:
+            try:
+                data = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                raise Unreadable(shown, "read would block; refused", "malformed") from None
+            if not data:
+                break
+            total += len(data)
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                tail.append(data)
                 if total > limit:
-                    raise Unreadable(path, "file too large to stream", "malformed")
-                if b"\x00" in raw:
-                    raise Unreadable(path, "binary data where text was expected", "malformed")
-                yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        finally:
-            reading.pop(ident, None)
+                    raise Unreadable(shown, "file too large to stream", "malformed")
+                continue
+            block = b"".join(tail) + data[:cut] if tail else data[:cut]
+            tail = [data[cut + 1:]] if cut + 1 < len(data) else []
+            yield from _block_lines(block, shown)
+            if total > limit:
+                raise Unreadable(shown, "file too large to stream", "malformed")
+        if tail:
+            yield from _block_lines(b"".join(tail), shown)
+    finally:
+        reading.pop(ident, None)
+        os.close(fd)
+
+
+def _block_lines(block: bytes, shown: str) -> Iterator[str]:
+    """The lines (without their ends) of a block of whole lines; raises after those before a NUL."""
+    nul = block.find(b"\x00")
+    if nul >= 0:
+        start = block.rfind(b"\n", 0, nul)
+        if start >= 0:
+            yield from _block_lines(block[:start], shown)
+        raise Unreadable(shown, "binary data where text was expected", "malformed")
+    text = block.decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    yield from ([line.rstrip("\r") for line in lines] if "\r" in text else lines)
 
 
 def _realpath(path: str) -> str:

@@ -88,14 +88,7 @@ class OfflineEvidence(Evidence):
     def lines(self, rel: str, limit: int = 1 << 30) -> Iterator[str] | None:
         self._replayed(rel)
         try:
-            it = super().lines(rel, limit)
-        except Unreadable as exc:
-            raise self._renamed(exc) from None
-        return None if it is None else self._renaming(it)
-
-    def _renaming(self, it: Iterator[str]) -> Iterator[str]:
-        try:
-            yield from it
+            return super().lines(rel, limit)  # errors while streaming name origin(rel) already
         except Unreadable as exc:
             raise self._renamed(exc) from None
 

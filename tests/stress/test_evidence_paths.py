@@ -52,3 +52,63 @@ def test_links_out_are_still_refused_and_links_in_followed(tree):
     assert ev.read_bytes("dangling") is None and ev.read_bytes("absent/file") is None
     with pytest.raises(Unreadable, match="FIFO"):
         ev.read_bytes("a/fifo")
+
+
+def _oracle(root: str, rel: str, verb: str):
+    """What a snapshot must answer, by the plain definition: resolve the whole path with
+    os.path.realpath; outside the root is refused, inside is read as the kernel opens it."""
+    path = os.path.join(root, rel)
+    real = os.path.realpath(path)
+    inside = real == root or real.startswith(root + os.sep)
+    if verb == "exists":
+        return inside and os.path.lexists(path)
+    if verb == "listdir":
+        if not inside:
+            return []
+        try:
+            return sorted(os.listdir(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            return type(exc).__name__
+    if not inside:
+        return "outside"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return "error"
+    try:
+        import stat
+
+        return os.read(fd, 100) if stat.S_ISREG(os.fstat(fd).st_mode) else "not regular"
+    finally:
+        os.close(fd)
+
+
+def _answer(ev: Evidence, rel: str, verb: str):
+    if verb == "exists":
+        return ev.exists(rel)
+    if verb == "listdir":
+        try:
+            return sorted(ev.listdir(rel))
+        except OSError as exc:
+            return type(exc).__name__
+    try:
+        return ev.read_bytes(rel)
+    except Unreadable as exc:
+        return ("outside" if "outside" in exc.message else "not regular" if "regular" in exc.message
+                else "error")
+
+
+@settings(max_examples=1500, deadline=None)
+@given(parts=st.lists(st.sampled_from(NAMES), min_size=1, max_size=5),
+       verb=st.sampled_from(["read", "exists", "listdir"]))
+def test_snapshot_reads_agree_with_whole_path_resolution(tree, parts, verb):
+    """The folder cache and O_NOFOLLOW leaf (links checked only where there are links) answer
+    every read, existence check and listing as resolving the whole path each time would."""
+    ev = Evidence(str(tree), kind="capture")
+    rel = "/".join(parts)
+    for _ in range(2):  # a second time, from the cache
+        assert _answer(ev, rel, verb) == _oracle(str(tree), rel, verb), rel
