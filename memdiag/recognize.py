@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 import textwrap
+from array import array
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from memdiag.evidence import Captured, Unreadable, decode
 from memdiag.parsers import PROMPT_RE
@@ -143,7 +144,7 @@ def _vmstat(lines, i):
     if not _PAIR.match(lines[i]) or (i > 0 and _PAIR.match(lines[i - 1])):
         return None
     end = _run(lines, i, _PAIR.match)
-    names = {line.split()[0] for line in lines[i:end]}
+    names = {lines[k].split()[0] for k in range(i, end)}
     if end - i >= 5 and names & {"nr_free_pages", "pgfault", "pgpgin", "pswpin"}:
         return end
     return None
@@ -154,7 +155,7 @@ def _arcstats(lines, i):
     if j >= len(lines) or not re.match(r"^name\s+type\s+data$", lines[j]):
         return None
     end = _run(lines, j + 1, _KSTAT_ROW.match)
-    names = {line.split()[0] for line in lines[j + 1 : end]}
+    names = {lines[k].split()[0] for k in range(j + 1, end)}
     return end if {"c_max", "size"} <= names else None
 
 
@@ -201,7 +202,7 @@ def _free(lines, i):
     if not _FREE_HEAD.match(lines[i]):
         return None
     end = _run(lines, i + 1, _FREE_ROW.match)
-    return end if any(line.startswith("Mem:") for line in lines[i + 1 : end]) else None
+    return end if any(lines[k].startswith("Mem:") for k in range(i + 1, end)) else None
 
 
 def _ps(lines, i):
@@ -298,10 +299,18 @@ def _where(origin: str, line: int) -> str:
     return f"{origin}:{line}"
 
 
-def split(text: str, origin: str) -> Recognition:
-    """Every recognised output in ``text``, plus what could not be recognised and why."""
-    raw = [_ANSI.sub("", line).rstrip("\r\x0c \t") for line in text.replace("\r\n", "\n").split("\n")]
-    lines = [line.strip() for line in raw]
+def split(text: str | bytes, origin: str) -> Recognition:
+    """Every recognised output in ``text`` (a str, or UTF-8 bytes as :func:`read_text_data`
+    gives), plus what could not be recognised and why."""
+    raw: Sequence[str]
+    lines: Sequence[str]
+    if isinstance(text, bytes) and len(text) > LAZY_BYTES:
+        raw, lines = _LazyLines.pair(text)
+    else:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        raw = [_clean(line) for line in text.split("\n")]  # rstrip also takes a CRLF's CR
+        lines = [line.strip() for line in raw]
     result = Recognition()
     found: list[tuple[str, int, int, str | None, int | None]] = []  # key, start, end, command, prompt line
     unknown: list[tuple[int, int, str | None]] = []  # start, end, command
@@ -360,23 +369,123 @@ def split(text: str, origin: str) -> Recognition:
             )
             continue
         seen[key] = start + 1
-        body = raw[start:end]
-        if key == "cmd:free" and prompt_line is not None:
-            body = [raw[prompt_line].strip()] + body  # its flags give the unit
-        elif key == "cmd:free" and (flags := _free_flags_in_name(origin)):
-            body = [f"$ free {flags}"] + body  # sos names the file after the command: free_-m
-        chunk_text = textwrap.dedent("\n".join(body)).strip("\n") + "\n"
+        if isinstance(raw, _LazyLines) and end - start > 1000:
+            chunk_text = raw.dedented(start, end)  # a long log: no list of its lines
+        else:
+            body = raw[start:end]
+            if key == "cmd:free" and prompt_line is not None:
+                body = [raw[prompt_line].strip()] + body  # its flags give the unit
+            elif key == "cmd:free" and (flags := _free_flags_in_name(origin)):
+                body = [f"$ free {flags}"] + body  # sos names the file after the command: free_-m
+            chunk_text = textwrap.dedent("\n".join(body)).strip("\n") + "\n"
         where = origin if whole else _where(origin, start + 1)
         result.chunks.append(Chunk(key, chunk_text, where, start + 1, cmd))
     if not found and len(unknown) > 1 and not any(_hinted_key(cmd) for _, _, cmd in unknown):
         # Prose (a README, a ticket's notes): one line for the file, not one per paragraph.
-        first = next((s.strip() for s in lines if s.strip()), "")
+        first = _first_text(lines, 0, len(lines))
         result.unrecognised.append((origin, f"no command output recognised in it (it begins {first[:50]!r}); "
                                             "skipped"))
         return result
     for start, end, cmd in unknown:
-        result.unrecognised.append((_where(origin, start + 1), _why(lines[start:end], cmd)))
+        result.unrecognised.append((_where(origin, start + 1), _why(_first_text(lines, start, end), cmd)))
     return result
+
+
+def _clean(line: str) -> str:
+    """A line as the detectors see it: no colour codes, no trailing blanks or CR."""
+    return (_ANSI.sub("", line) if "\x1b" in line else line).rstrip("\r\x0c \t")
+
+
+#: Texts longer than this (bytes) are split over line offsets instead of a list of line strings.
+LAZY_BYTES = 1 << 20
+
+
+class _LazyLines:
+    """The lines of a big text, made when asked for from the text's UTF-8 bytes and an array of
+    line offsets, a few thousand kept at a time.
+
+    A list of a 15 MB file's lines costs ~30 MB in str objects besides the text; with offsets the
+    text is held once, as bytes, and ~8 bytes a line beside it. Detectors only look at the line
+    in hand and a few after it, so a small cache serves nearly every read.
+    """
+
+    __slots__ = ("_data", "_starts", "_strip", "_cache", "_n")
+    CACHE = 8192
+
+    def __init__(self, data: bytes, starts: array, strip: bool) -> None:
+        self._data, self._starts, self._strip = data, starts, strip
+        self._n = len(starts) - 1
+        self._cache: dict[int, str] = {}
+
+    @classmethod
+    def pair(cls, data: bytes) -> tuple["_LazyLines", "_LazyLines"]:
+        """(raw, stripped) views of ``data``'s lines."""
+        starts = array("q", [0])
+        find, at = data.find, 0
+        while True:
+            nl = find(b"\n", at)
+            if nl < 0:
+                break
+            at = nl + 1
+            starts.append(at)
+        starts.append(len(data) + 1)  # the last line ends at the text's end
+        return cls(data, starts, False), cls(data, starts, True)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def line(self, i: int) -> str:
+        starts = self._starts
+        text = _clean(self._data[starts[i]:starts[i + 1] - 1].decode("utf-8", errors="replace"))
+        return text.strip() if self._strip else text
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._n))]
+        hit = self._cache.get(i)
+        if hit is not None:
+            return hit
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(i)
+        cache = self._cache
+        if len(cache) >= self.CACHE:
+            cache.clear()
+        hit = cache[i] = self.line(i)
+        return hit
+
+    def __iter__(self):
+        return (self.line(i) for i in range(self._n))
+
+    def dedented(self, start: int, end: int) -> str:
+        """Lines ``start:end`` joined as textwrap.dedent would, built once as bytes."""
+        margin: str | None = None
+        for i in range(start, end):
+            text = self.line(i)
+            if not text.strip():
+                continue
+            indent = text[: len(text) - len(text.lstrip())]
+            if margin is None or indent.startswith(margin):
+                margin = indent if margin is None else margin
+            else:
+                margin = _common_prefix(margin, indent)
+            if not margin:
+                break
+        cut = len(margin or "")
+        out = bytearray()
+        for i in range(start, end):
+            text = self.line(i)
+            out += (text[cut:] if text.strip() else "").encode("utf-8", "surrogatepass")
+            out += b"\n"
+        return out.decode("utf-8", errors="replace").strip("\n") + "\n"
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < len(a) and n < len(b) and a[n] == b[n]:
+        n += 1
+    return a[:n]
 
 
 def _free_flags_in_name(origin: str) -> str | None:
@@ -385,8 +494,12 @@ def _free_flags_in_name(origin: str) -> str | None:
     return " ".join(m.group(1).replace("_", " ").split()) if m else None
 
 
-def _why(block: list[str], command: str | None) -> str:
-    first = next((s for s in block if s), "")
+def _first_text(lines: Sequence[str], start: int, end: int) -> str:
+    """The first non-blank line of ``lines[start:end]`` (without making that slice)."""
+    return next((lines[k].strip() for k in range(start, end) if lines[k].strip()), "")
+
+
+def _why(first: str, command: str | None) -> str:
     key = _hinted_key(command)
     if command and key:
         if _ERROR.search(first):
@@ -402,8 +515,9 @@ def recognize(text: str, origin: str) -> list[Chunk]:
     return split(text, origin).chunks
 
 
-def read_text_file(path: str, limit: int = TEXT_LIMIT) -> str:
-    """A text file people pasted into: UTF-8, or UTF-16 with or without a BOM (Windows editors).
+def read_text_data(path: str, limit: int = TEXT_LIMIT) -> bytes:
+    """A text file people pasted into, as UTF-8 bytes for :func:`split`: UTF-8 (a BOM dropped),
+    or UTF-16 with or without a BOM (Windows editors), converted.
 
     Raises :class:`~memdiag.evidence.Unreadable` for binary data and oversized files.
     """
@@ -424,7 +538,16 @@ def read_text_file(path: str, limit: int = TEXT_LIMIT) -> str:
         odd_nul = sample[1::2].count(0) > len(sample) // 4
         even_nul = sample[0::2].count(0) > len(sample) // 4
         if odd_nul and not sample[0::2].count(0):
-            return data.decode("utf-16-le", errors="replace")
+            return data.decode("utf-16-le", errors="replace").encode("utf-8", "surrogatepass")
         if even_nul and not sample[1::2].count(0):
-            return data.decode("utf-16-be", errors="replace")
-    return decode(data, path)
+            return data.decode("utf-16-be", errors="replace").encode("utf-8", "surrogatepass")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return decode(data, path).encode("utf-8", "surrogatepass")
+    if b"\x00" in data[:65536]:
+        raise Unreadable(path, "binary data where text was expected", "malformed")
+    return data[3:] if data[:3] == b"\xef\xbb\xbf" else data
+
+
+def read_text_file(path: str, limit: int = TEXT_LIMIT) -> str:
+    """:func:`read_text_data` decoded."""
+    return read_text_data(path, limit).decode("utf-8", errors="replace")
