@@ -250,7 +250,45 @@ def _release(lines, i):
 
 
 def _dmesg(lines, i):
-    return _run(lines, i, _LOG.match) if _LOG.match(lines[i]) else None
+    """A kernel log: prefixed lines, or an OOM-killer report pasted bare. Unprefixed lines inside
+    it (a multi-line printk, a line a mail client wrapped, a note between two pastes) are kept
+    while the log resumes soon after them and no prompt or other output starts first."""
+    if not (_LOG.match(lines[i]) or _OOM_HEAD.search(lines[i])):
+        return None
+    j, n = i + 1, len(lines)
+    while j < n:
+        s = lines[j]
+        if s and (_LOG.match(s) or _KBODY.match(s)):
+            j += 1
+        elif _other_output(lines, j):
+            break
+        elif s and lines[j - 1]:
+            j += 1  # a continuation of the line before
+        else:  # blank lines or a note: part of the log only if it resumes within a few lines
+            k = next((k for k in range(j, min(j + 8, n)) if lines[k] and (_LOG.match(lines[k]) or _KBODY.match(lines[k]))
+                      or _other_output(lines, k)), None)
+            if k is None or _other_output(lines, k):
+                break
+            j = k
+    while j > i + 1 and not lines[j - 1]:
+        j -= 1
+    return j
+
+
+#: Lines of an OOM-killer report, for pasted reports without log prefixes.
+_OOM_HEAD = re.compile(r"invoked oom-killer: |^oom-killer: gfp_mask=|Manual OOM execution|^Out of [Mm]emory: ")
+_KBODY = re.compile(r"^(?:[a-z_]+:\d+ |Free pages|Free swap|Total swap|(?:Node \d+ )?[A-Z]\w*(?: free:|: \d+\*)|\[\s*\d+\]"
+                    r"|\[<|Out of [Mm]emory|Killed process|Mem-[Ii]nfo|Call Trace|oom-kill:|Tasks state|\d+ pages )")
+
+
+def _other_output(lines, k: int) -> bool:
+    """A prompt, or another output than a kernel log, starts at line ``k``."""
+    s = lines[k]
+    if not s:
+        return False
+    if PROMPT_RE.match(s) and not _LOG.match(s) and not _KBODY.match(s):
+        return True
+    return any(detect(lines, k) for key, detect in _DETECTORS if key != "cmd:dmesg")
 
 
 def _balloon(lines, i):

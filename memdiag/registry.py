@@ -49,6 +49,7 @@ BUILTIN_PLUGINS = (
     "memdiag.plugins.sources.slab",
     "memdiag.plugins.sources.cgroups",
     "memdiag.plugins.sources.pressure",
+    "memdiag.plugins.sources.oomkill",
     "memdiag.plugins.sources.sysctl",
     "memdiag.plugins.sources.tmpfs",
     "memdiag.plugins.sources.zram",

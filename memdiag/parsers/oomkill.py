@@ -169,6 +169,7 @@ class Victim:
     oom_score_adj: int | None = None
     score: int | None = None  # "Kill process N (x) score N or sacrifice child" (before 5.1)
     reaped: bool = False
+    uptime: float | None = None  # the kill line's kernel time stamp
 
 
 @dataclass(slots=True)
@@ -383,6 +384,8 @@ class Entry:
     trigger: str | None
     memcg: str | None
     sysrq: bool
+    victim_uptime: float | None = None
+    rss_kb: tuple[int | None, int | None, int | None] = (None, None, None)  # the victim's anon, file, shmem
 
 
 @dataclass
@@ -529,6 +532,8 @@ class Parser:
                 if cur is None:
                     cur = self._open(stamp, n)
                 self._killed(cur, m)
+                if stamp is not None and stamp[0] is not None:
+                    cur.victim.uptime = float(stamp[0])  # type: ignore[union-attr]
                 self._close(True)
                 return
         if "oom_reaper:" in s:
@@ -876,8 +881,13 @@ class Parser:
         r.by_name = dict(sorted(r.by_name.items(), key=lambda kv: -kv[1][1])[:TOP_TASKS])
         adj = r.victim_adj()
         r._adj = {r.victim.pid: adj} if r.victim is not None and adj is not None else {}
-        log.timeline.append(Entry(r.stamp, r.uptime, r.wall, r.victim.name if r.victim else None,
-                                  r.victim.pid if r.victim else None, r.constraint, r.trigger, r.memcg, r.sysrq))
+        v = r.victim
+        entry = Entry(r.stamp, r.uptime, r.wall, v.name if v else None, v.pid if v else None, r.constraint,
+                      r.trigger, r.memcg, r.sysrq)
+        if v is not None:
+            entry.victim_uptime = v.uptime if v.uptime is not None else r.uptime
+            entry.rss_kb = (v.anon_rss_kb, v.file_rss_kb, v.shmem_rss_kb)
+        log.timeline.append(entry)
         del log.timeline[:-KEEP_TIMELINE]
         log.reports.append(r)
         del log.reports[:-self._keep]
