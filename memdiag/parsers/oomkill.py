@@ -105,7 +105,7 @@ _MEMCG_V1 = re.compile(r"\b([a-z_]{1,40}):(\d{1,20})KB")
 _MEMCG_V2 = re.compile(r"^([a-z_]{1,40}) (\d{1,20})$")
 _SLAB_ROW = re.compile(r"^(\S{1,64})\s+(\d{1,20})KB\s+(\d{1,20})KB$")
 _CHOSE = re.compile(r"(?P<memcg>Memory cgroup out of memory: )?(?:Out of [Mm]emory(?: \([a-z_]{1,40}\))?: )?"
-                    r"[Kk]ill process (\d{1,10}) \((.{0,64}?)\) score (-?\d{1,10}) or (?:sacrifice|a) child")
+                    r"[Kk]ill process (\d{1,10}) \((.{0,64}?)\) score (-?\d{1,10})(?: or (?:sacrifice|a) child|\s*$)")
 # "Killed process PID (comm) total-vm:..."; RHEL 6 and 2.6.18: "Killed process PID, UID N, (comm)";
 # the name may itself hold parentheses, e.g. "((resolved))"
 _KILLED = re.compile(
@@ -431,6 +431,8 @@ class Parser:
 
     def feed(self, raw: str) -> None:
         self.log.lines += 1
+        if raw[:1] == ">":  # a log quoted in a mail reply
+            raw = raw.lstrip("> \t")
         if not raw or raw.isspace():
             self._flush()
             self._joinable = False
@@ -541,12 +543,14 @@ class Parser:
             if m and self._last is not None and self._last.victim and self._last.victim.pid == int(m.group(1)):
                 self._last.victim.reaped = True
             return
-        if "ill process" in s and "child" in s:  # "Out of memory: Kill process N (x) score N or sacrifice child"
+        if "ill process" in s and " score " in s:  # "Out of memory: Kill process N (x) score N or sacrifice child"
             m = _CHOSE.search(s)
             if m:
                 if cur is None:
                     cur = self._open(stamp, n)
                 cur.chosen_score = (int(m.group(2)), int(m.group(4)))
+                if cur.chosen is None:
+                    cur.chosen = Victim(pid=int(m.group(2)), name=m.group(3), score=int(m.group(4)))
                 if cur.constraint is None:
                     cur.constraint = "memcg" if m.group("memcg") else "global"
                 self._seen = n
@@ -856,8 +860,8 @@ class Parser:
             # Mem-Info. (cpuset and mempolicy limits cannot be told apart from a global OOM there.)
             if r.limits or r.memcg_stat or r.memcg:
                 r.constraint = "memcg"
-            elif r.meminfo or r.zones:
-                r.constraint = "global"
+            elif (r.meminfo or r.zones) and not _numa_skewed(r):
+                r.constraint = "global"  # a node at its watermark beside free nodes is a NUMA limit
         r.complete = complete
         log = self.log
         log.count += 1
@@ -893,6 +897,18 @@ class Parser:
         del log.reports[:-self._keep]
         self._last = r
         self._tail = self._pending_n + 3
+
+
+def _numa_skewed(r: Report) -> bool:
+    """Some node's zone is under its min watermark while another node has plenty free: what a
+    cpuset or mempolicy OOM looks like on kernels that do not print the constraint."""
+    nodes = {z.node for z in r.zones if z.node is not None}
+    if len(nodes) < 2:
+        return False
+    low = {z.node for z in r.zones if z.free_kb is not None and z.min_kb and z.free_kb < z.min_kb}
+    roomy = {z.node for z in r.zones if z.free_kb is not None and z.min_kb and z.free_kb > 100 * z.min_kb
+             and z.name != "DMA"}
+    return bool(low) and bool(roomy - low)
 
 
 def _zone_fields(r: Report, zone: Zone, s: str) -> None:
