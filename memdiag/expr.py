@@ -44,7 +44,9 @@ UNKNOWN renders as ``unknown``; ``extra`` names (confidence, severity) are usabl
 from __future__ import annotations
 
 import ast
+import bisect
 import itertools
+import re
 import warnings
 from typing import Any, Callable, Iterable, Protocol
 
@@ -626,6 +628,12 @@ class _Fail(Exception):
 def _line_starts(text: str) -> list[int]:
     """Start index of every line; newlines are \\n, \\r\\n or \\r, as Python's tokenizer sees."""
     starts = [0]
+    if "\r" not in text:  # the usual case, without a Python-level loop over every character
+        i = text.find("\n")
+        while i >= 0:
+            starts.append(i + 1)
+            i = text.find("\n", i + 1)
+        return starts
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
@@ -650,13 +658,7 @@ class _Locator:
 
     def position(self, index: int) -> tuple[int, int]:
         index = max(0, min(index, len(self.text)))
-        lo, hi = 0, len(self.starts) - 1
-        while lo < hi:  # the last line start <= index
-            mid = (lo + hi + 1) // 2
-            if self.starts[mid] <= index:
-                lo = mid
-            else:
-                hi = mid - 1
+        lo = bisect.bisect_right(self.starts, index) - 1  # the last line start <= index
         return lo + 1, index - self.starts[lo]
 
     def where(self, index: int | None) -> str:
@@ -674,6 +676,11 @@ class _Locator:
         return ExprError(fail.message + self.where(fail.index), col, line, reason=fail.message)
 
 
+_BRACKET_SCAN = re.compile(r"""[()\[\]{}#'"]""")
+_LINE_END = re.compile(r"[\r\n]")
+_CLOSER = {"(": ")", "[": "]", "{": "}"}
+
+
 def _brackets_balanced(text: str) -> bool:
     """True if ``()[]{}`` outside string literals and comments nest properly.
 
@@ -681,25 +688,28 @@ def _brackets_balanced(text: str) -> bool:
     changing what it means; ``x)(y`` cannot.
     """
     stack: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
+    search = _BRACKET_SCAN.search
+    found = search(text)
+    while found is not None:  # jumps from one bracket, quote or comment to the next
+        i = found.start()
         ch = text[i]
-        if ch in "([{":
-            stack.append(")]}"["([{".index(ch)])
+        if ch in _CLOSER:
+            stack.append(_CLOSER[ch])
+            i += 1
         elif ch in ")]}":
             if not stack or stack.pop() != ch:
                 return False
+            i += 1
         elif ch == "#":
-            while i < n and text[i] not in "\r\n":
-                i += 1
-            continue
-        elif ch in "'\"":
-            end = _string_end(text, i)
-            if end < 0:
+            eol = _LINE_END.search(text, i)
+            if eol is None:
+                break
+            i = eol.start()
+        else:
+            i = _string_end(text, i)
+            if i < 0:
                 return False
-            i = end
-            continue
-        i += 1
+        found = search(text, i)
     return not stack
 
 
@@ -731,6 +741,7 @@ class _Compiler:
         self.base = base  # where `text` starts in the full text
         self.shift = 0  # lines the parentheses wrapper added before `text`
         self.lines = _line_starts(text)
+        self.ascii = text.isascii()  # columns are then character counts: no re-encoding
         self.nodes = 0
         self.names: dict[str, None] = {}  # every name, in order of appearance
         self.read: dict[str, None] = {}  # names whose current value is read
@@ -750,6 +761,8 @@ class _Compiler:
             return self.base + len(self.text)
         start = self.lines[line - 1]
         end = self.lines[line] if line < len(self.lines) else len(self.text)
+        if self.ascii:  # ast's col_offset counts UTF-8 bytes, which are characters here
+            return self.base + start + min(max(col, 0), end - start)
         raw = self.text[start:end].encode("utf-8", "surrogatepass")
         return self.base + start + len(raw[:max(col, 0)].decode("utf-8", "ignore"))
 
@@ -1485,19 +1498,25 @@ class Template:
         return f"Template({self.text!r})"
 
 
+_FIELD_SCAN = re.compile(r"""['"()\[\]{}|]""")
+_BRACE = re.compile(r"[{}]")
+
+
 def _field_end(text: str, start: int) -> tuple[int, int]:
     """For a field opening at ``text[start] == "{"``: index of its closing brace and of the
     first top-level ``|`` (or -1). Quotes and brackets inside the field are respected."""
     depth = 0
     bar = -1
-    i, n = start + 1, len(text)
-    while i < n:
+    search = _FIELD_SCAN.search
+    found = search(text, start + 1)
+    while found is not None:  # jumps from one quote, bracket or bar to the next
+        i = found.start()
         ch = text[i]
         if ch in "'\"":
             end = _string_end(text, i)
             if end < 0:
                 raise _Fail("unterminated string in template field", i)
-            i = end
+            found = search(text, end)
             continue
         if ch in "([{":
             depth += 1
@@ -1509,7 +1528,7 @@ def _field_end(text: str, start: int) -> tuple[int, int]:
             depth -= 1
         elif ch == "|" and depth <= 0 and bar < 0:
             bar = i
-        i += 1
+        found = search(text, i + 1)
     raise _Fail("unclosed '{' in template (write '{{' for a literal brace)", start)
 
 
@@ -1520,6 +1539,13 @@ def _compile_template(text: str, locator: _Locator) -> Template:
     literal: list[str] = []
     i, n = 0, len(text)
     while i < n:
+        brace = _BRACE.search(text, i)  # literal text runs up to the next brace
+        if brace is None:
+            literal.append(text[i:])
+            break
+        if brace.start() > i:
+            literal.append(text[i:brace.start()])
+            i = brace.start()
         ch = text[i]
         if ch == "}":
             if text.startswith("}}", i):
@@ -1527,10 +1553,6 @@ def _compile_template(text: str, locator: _Locator) -> Template:
                 i += 2
                 continue
             raise _Fail("single '}' in template (write '}}' for a literal brace)", i)
-        if ch != "{":
-            literal.append(ch)
-            i += 1
-            continue
         if text.startswith("{{", i):
             literal.append("{")
             i += 2
