@@ -694,9 +694,9 @@ class Parser:
                         r.cpuset = value
                     else:
                         chosen[key] = value
-                if chosen.get("pid", "").isdigit() and "task" in chosen:
+                if _plain(chosen.get("pid", "")) and "task" in chosen:
                     r.chosen = Victim(pid=int(chosen["pid"]), name=chosen["task"],
-                                      uid=int(chosen["uid"]) if chosen.get("uid", "").isdigit() else None)
+                                      uid=int(chosen["uid"]) if _plain(chosen.get("uid", "")) else None)
                 return True
             return False
         if s.startswith("Task in "):
@@ -790,7 +790,7 @@ class Parser:
                 zone.blocks[size_kb] = zone.blocks.get(size_kb, 0) + int(count)
         if sep:
             digits = total.strip().removesuffix("kB")
-            zone.buddy_total_kb = int(digits) if digits.isdigit() and len(digits) < 20 else None
+            zone.buddy_total_kb = int(digits) if _plain(digits) else None
             self._buddy = None
 
     def _task(self, r: Report, s: str) -> bool:
@@ -897,6 +897,11 @@ class Parser:
         del log.reports[:-self._keep]
         self._last = r
         self._tail = self._pending_n + 3
+
+
+def _plain(text: str) -> bool:
+    """ASCII digits only, and few: str.isdigit() also admits superscripts that int() refuses."""
+    return 0 < len(text) < 20 and text.isascii() and text.isdigit()
 
 
 def _numa_skewed(r: Report) -> bool:
