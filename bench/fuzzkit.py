@@ -303,6 +303,7 @@ def text_parsers() -> list[tuple[str, Callable[[str], Any], tuple[str, ...], tup
         ("parsers.modules", lambda t: parse_modules(t, o), ("modules", "lsmod"), (ParseError,)),
         ("parsers.uname", lambda t: parse_uname(t, o), ("uname", "osrelease"), (ParseError,)),
         ("recognize.split", lambda t: recognize.split(t, o), ("pasted", "seed", "top", "free"), ()),
+        ("recognize.split.offsets", lambda t: _offsets_agree(t, o), ("pasted", "seed", "top", "free"), ()),
         ("meminfo.parse", meminfo.parse, ("meminfo",), ()),
         ("units.parse_size", lambda t: parse_size(t[:40]), ("meminfo",), (UnitError,)),
         ("balloon.parse_vmmemctl", balloon.parse_vmmemctl, ("vmmemctl",), ()),
@@ -320,6 +321,17 @@ def text_parsers() -> list[tuple[str, Callable[[str], Any], tuple[str, ...], tup
         ("zram.parse_swaps", zram.parse_swaps, ("swaps",), ()),
         ("readers.parse_mountinfo", _readers.parse_mountinfo, ("mountinfo",), ()),
     ]
+
+
+def _offsets_agree(text: str, origin: str) -> None:
+    """recognize.split over line offsets (big pasted files) must give what the list split gives."""
+    from memdiag import recognize
+
+    data = text.encode("utf-8", "surrogatepass")
+    lazy = recognize.split(data, origin, lazy=True)
+    listed = recognize.split(data.decode("utf-8", errors="replace"), origin)
+    if (lazy.chunks, lazy.unrecognised, lazy.prompt_host) != (listed.chunks, listed.unrecognised, listed.prompt_host):
+        raise AssertionError("split over line offsets differs from the list split")
 
 
 def targets(registry=None, rules=None) -> list[Target]:

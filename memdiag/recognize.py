@@ -337,12 +337,13 @@ def _where(origin: str, line: int) -> str:
     return f"{origin}:{line}"
 
 
-def split(text: str | bytes, origin: str) -> Recognition:
+def split(text: str | bytes, origin: str, *, lazy: bool | None = None) -> Recognition:
     """Every recognised output in ``text`` (a str, or UTF-8 bytes as :func:`read_text_data`
-    gives), plus what could not be recognised and why."""
+    gives), plus what could not be recognised and why. Bytes longer than :data:`LAZY_BYTES`
+    (or any bytes, with ``lazy``) are split over line offsets rather than a list of lines."""
     raw: Sequence[str]
     lines: Sequence[str]
-    if isinstance(text, bytes) and len(text) > LAZY_BYTES:
+    if isinstance(text, bytes) and (lazy if lazy is not None else len(text) > LAZY_BYTES):
         raw, lines = _LazyLines.pair(text)
     else:
         if isinstance(text, bytes):

@@ -16,7 +16,7 @@ import tempfile
 from memdiag.errors import InputError
 from memdiag.evidence import Captured, Unreadable
 from memdiag.plugins.inputs._evidence import OfflineEvidence
-from memdiag.recognize import LABELS, TEXT_LIMIT, Recognition, read_text_file, split
+from memdiag.recognize import LABELS, TEXT_LIMIT, Recognition, read_text_data, split
 
 #: A folder walk stops after this many files (a loose folder is a ticket's attachments, not a disk).
 MAX_FILES = 500
@@ -59,11 +59,12 @@ def recognise(paths: list[str], shown: dict[str, str] | None = None) -> tuple[di
     for path in paths:
         origin = (shown or {}).get(path, path)
         try:
-            text = read_text_file(path)
+            data = read_text_data(path)  # bytes: a big file is split over line offsets, not copied
         except Unreadable as exc:
             notes.append((origin, f"{exc.message}; skipped"))
             continue
-        found: Recognition = split(text, origin)
+        found: Recognition = split(data, origin)
+        del data
         notes.extend(found.unrecognised)
         for chunk in found.chunks:
             if chunk.key in overlay:
