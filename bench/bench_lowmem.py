@@ -6,7 +6,8 @@
 Rows: a live ``memdiag run`` with cold caches (rule packs parsed and validated) and warm ones;
 then ``memdiag analyze`` of a generated host tree with --processes /proc/PID/status files and a
 slabinfo and vmallocinfo of --big-mib MiB each (four times the largest file memdiag reads whole),
-built under /dev/shm when it exists. Each shows wall and CPU time, peak RSS (the child's
+of a folder holding a 15 MB pasted text file, and of a sosreport with a 15 MB dmesg; all built
+under /dev/shm when it exists. A source that ran out of memory is named below the table. Each shows wall and CPU time, peak RSS (the child's
 ru_maxrss) and the exit code; a MemoryError would show as exit 3.
 """
 
@@ -53,6 +54,27 @@ def build_host(root: Path, processes: int, big: int) -> None:
             i += 1
 
 
+def build_logs(base: Path) -> tuple[Path, Path]:
+    """A ticket folder with a 15 MB text file beside two outputs, and a sosreport with a 15 MB dmesg."""
+    ticket = base / "ticket"
+    ticket.mkdir()
+    shutil.copy(SEED / "meminfo", ticket / "meminfo.txt")
+    with open(ticket / "notes.txt", "w") as f:
+        while f.tell() < 15_000_000:
+            f.write("lorem ipsum dolor sit amet, nothing memdiag knows here\n")
+    sos = base / "sosreport-big"
+    (sos / "proc").mkdir(parents=True)
+    (sos / "sos_commands/kernel").mkdir(parents=True)
+    shutil.copy(SEED / "meminfo", sos / "proc/meminfo")
+    with open(sos / "sos_commands/kernel/dmesg", "w") as f:
+        f.write("[    0.412345] Memory: 16314580K/16776692K available (14339K kernel code, 462112K reserved)\n")
+        i = 0
+        while f.tell() < 15_000_000:
+            f.write(f"[{100 + i / 1000:12.6f}] audit: type=1400 apparmor=\"ALLOWED\" operation=\"open\" n={i}\n")
+            i += 1
+    return ticket, sos
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5)
@@ -86,7 +108,19 @@ def main() -> int:
         facts = json.loads(subprocess.run(argv, capture_output=True, text=True, env=cold_env).stdout or "{}").get("facts", {})
         rows.append((f"analyze {args.processes:,} processes + 2x{args.big_mib} MiB", 1, big.wall * 1000, big.cpu * 1000,
                      big.maxrss / 1024, big.code))
+        ticket, sos = build_logs(base)
+        failed = {}
+        for label, path in (("analyze a folder with a 15 MB pasted text file", ticket),
+                            ("analyze a sosreport with a 15 MB dmesg", sos)):
+            argv = [*limited, exe, "analyze", str(path), "--no-sinks", "--format", "json"]
+            r = run_measured(argv, cold_env, timeout=600)
+            rows.append((label, 1, r.wall * 1000, r.cpu * 1000, r.maxrss / 1024, r.code))
+            doc = json.loads(subprocess.run(argv, capture_output=True, text=True, env=cold_env).stdout or "{}")
+            failed[label] = [p["source"] for p in doc.get("problems", []) if "MemoryError" in p.get("message", "")]
         print(table(("under prlimit --as=64 MiB", "runs", "wall ms", "CPU ms", "peak RSS MiB", "exit"), rows))
+        for label, sources in failed.items():
+            if sources:
+                print(f"{label}: MemoryError in source(s) {', '.join(sources)} (the run went on without them)")
         print(f"\nread from the big tree: processes.count {facts.get('processes.count')}, "
               f"slab.caches {facts.get('slab.caches')}, vmalloc.areas {facts.get('vmalloc.areas')}")
         ok = all(r[5] in (0, 1, 2) or r[5] in ("0", "1", "2") for r in rows) and \

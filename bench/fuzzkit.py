@@ -258,6 +258,10 @@ class ChaosEvidence(Evidence):
             return None
         return Captured(m.text(name, "cmd"), f"chaos:{name}")
 
+    def command_lines(self, name: str):
+        captured = self.command(name)
+        return None if captured is None else (iter(captured.text.splitlines()), captured.origin)
+
 
 # -- targets ---------------------------------------------------------------------------------------
 

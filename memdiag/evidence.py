@@ -298,6 +298,18 @@ class Evidence:
                 return Captured(text, self.origin(rel))
         return None
 
+    def command_lines(self, name: str) -> tuple[Iterator[str], str] | None:
+        """Captured output of command ``name`` line by line, and its origin; for outputs that may
+        be large (a sosreport's dmesg) and are only searched, so their text is never held whole."""
+        hit = self._overlay.get("cmd:" + name)
+        if hit is not None:
+            return iter(hit.text.splitlines()), hit.origin
+        for rel in self._commands.get(name, ()):
+            lines = self.lines(rel)
+            if lines is not None:
+                return lines, self.origin(rel)
+        return None
+
 
 def _plain(rel: str) -> bool:
     """A relative path of plain names: no ``..``, ``.``, empty or hidden parts, not absolute."""

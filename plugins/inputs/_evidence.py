@@ -97,3 +97,9 @@ class OfflineEvidence(Evidence):
             return super().command(name)
         except Unreadable as exc:
             raise self._renamed(exc) from None
+
+    def command_lines(self, name: str) -> tuple[Iterator[str], str] | None:
+        try:
+            return super().command_lines(name)
+        except Unreadable as exc:
+            raise self._renamed(exc) from None

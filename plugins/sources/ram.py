@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Iterator
 
-from memdiag.evidence import Evidence
+from memdiag.evidence import Evidence, Unreadable, decode
 from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 from memdiag.units import UnitError, parse_size
 
-from memdiag.plugins.sources._readers import digits, quiet_text, text, to_int
+from memdiag.plugins.sources._readers import digits, note, text, to_int
 
 MEMORY = "sys/devices/system/memory"
 CRASH_SIZE = "sys/kernel/kexec_crash_size"
@@ -65,12 +66,17 @@ class RamSource(Source):
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
         installed = self._blocks(ev, out)
-        dmesg = ev.command("dmesg")
+        try:
+            dmesg = ev.command_lines("dmesg")
+        except Unreadable as exc:
+            note(out, self.name, exc, root_only=False)
+            dmesg = None
         if dmesg is not None:
-            self._dmesg(dmesg.text, dmesg.origin, out)
+            lines, origin = dmesg
+            self._dmesg(lines, origin, out)
             if installed is None and "ram.boot_total_bytes" in out:
                 installed = out.get("ram.boot_total_bytes")
-                out.set("ram.installed_bytes", installed, dmesg.origin)
+                out.set("ram.installed_bytes", installed, origin)
         self._crashkernel(ev, out, installed)
         memtotal = out.get("meminfo.MemTotal")
         if isinstance(installed, int) and installed > 0 and isinstance(memtotal, int):
@@ -89,7 +95,11 @@ class RamSource(Source):
         online = offline = 0
         stop = time.monotonic() + BUDGET_SECONDS
         for n in names:
-            state = quiet_text(ev, f"{MEMORY}/{n}/state")
+            try:  # 193 of them on a 24 GiB host: the usual answer is compared as bytes, undecoded
+                raw = ev.read_bytes(f"{MEMORY}/{n}/state")
+                state = None if raw is None else "online" if raw.strip() == b"online" else decode(raw, n)
+            except Unreadable:
+                continue
             if state is None:
                 continue
             if state.strip() == "online":
@@ -109,18 +119,33 @@ class RamSource(Source):
         out.set("ram.installed_bytes", online * size, origin)
         return online * size
 
-    def _dmesg(self, raw: str, origin: str, out: FactSet) -> None:
-        m = _BOOT.search(raw)
-        total = digits(m.group(2)) if m else None
+    def _dmesg(self, lines: Iterator[str], origin: str, out: FactSet) -> None:
+        """The boot lines, searched line by line (a sosreport's dmesg can be large), stopping
+        once both are found; the first of each counts, as in a search of the whole text."""
+        boot = crash = None
+        try:
+            for line in lines:
+                if boot is None and "Memory: " in line:
+                    boot = _BOOT.search(line)
+                if crash is None and "crashkernel" in line:
+                    crash = _DMESG_CRASH.search(line)
+                if boot is not None and crash is not None:
+                    break
+        except Unreadable as exc:  # what was read before the bad part still counts
+            note(out, self.name, exc, root_only=False)
+        finally:
+            close = getattr(lines, "close", None)
+            if close is not None:
+                close()  # a stream stopped early gives its file back now
+        total = digits(boot.group(2)) if boot else None
         if total is not None:
             out.set("ram.boot_total_bytes", total * 1024, origin)
-            reserved = digits(m.group(3) or "")
+            reserved = digits(boot.group(3) or "")
             if reserved is not None:
                 out.set("ram.boot_reserved_bytes", reserved * 1024, origin)
-        c = _DMESG_CRASH.search(raw)
-        crash = digits(c.group(1)) if c else None
-        if crash is not None:
-            out.set("ram.crashkernel_bytes", crash * 1024 * 1024, origin)
+        size = digits(crash.group(1)) if crash else None
+        if size is not None:
+            out.set("ram.crashkernel_bytes", size * 1024 * 1024, origin)
 
     def _crashkernel(self, ev: Evidence, out: FactSet, installed: int | None) -> None:
         raw = text(ev, out, self.name, CRASH_SIZE, root_only=False)

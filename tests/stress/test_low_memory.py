@@ -101,3 +101,43 @@ def test_the_limit_is_real(env):
                            "b = bytearray(100 * 1024 * 1024)"], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "MemoryError" in proc.stderr
     assert Path(REPO).is_dir()
+
+
+def _big_dmesg_sosreport(tmp_path) -> Path:
+    """A sosreport whose dmesg is 15 MB (a chatty host's ring buffer), boot lines at its head."""
+    root = write_tree(tmp_path / "sosreport-big", {
+        "proc/meminfo": SEED_MEMINFO,
+        "sos_commands/kernel/uname_-a": "Linux big 5.14.0-70.el9.x86_64 #1 SMP x86_64 GNU/Linux\n",
+    })
+    with open(root / "sos_commands/kernel/dmesg", "w") as f:
+        f.write("[    0.000000] Reserving 256MB of memory at 1024MB for crashkernel (System RAM: 16383MB)\n"
+                "[    0.412345] Memory: 16314580K/16776692K available (14339K kernel code, 2339K rwdata, "
+                "462112K reserved, 0K cma-reserved)\n")
+        i = 0
+        while f.tell() < 15_000_000:
+            f.write(f"[{100 + i / 1000:12.6f}] audit: type=1400 apparmor=\"ALLOWED\" operation=\"open\" n={i}\n")
+            i += 1
+    return root
+
+
+def test_a_15_mb_captured_dmesg_is_searched_not_held(tmp_path, env):
+    """The ram source finds the boot lines of a 15 MB captured dmesg inside 64 MiB: it streams
+    the log (Evidence.command_lines) and stops at the lines it needs."""
+    proc, peak = run_limited(["analyze", str(_big_dmesg_sosreport(tmp_path))], env)
+    assert "Traceback" not in proc.stderr and proc.returncode in (0, 1, 2), proc.stderr
+    doc = json.loads(proc.stdout)
+    assert not [p for p in doc["problems"] if p["source"] == "ram"], doc["problems"]
+    facts = doc["facts"]
+    assert facts["ram.boot_total_bytes"] == 16776692 * 1024
+    assert facts["ram.boot_reserved_bytes"] == 462112 * 1024
+    assert facts["ram.crashkernel_bytes"] == 256 * 1024 * 1024
+    print(f"15 MB dmesg under prlimit --as={LIMIT}: peak RSS {peak / 1024:.1f} MiB")
+
+
+@pytest.mark.xfail(strict=False, reason="the OOM-report source reads the captured dmesg whole (ev.command); "
+                                        "Evidence.command_lines streams it (reported; being rewritten)")
+def test_no_source_runs_out_of_memory_on_a_15_mb_dmesg(tmp_path, env):
+    proc, _ = run_limited(["analyze", str(_big_dmesg_sosreport(tmp_path))], env)
+    assert "Traceback" not in proc.stderr and proc.returncode in (0, 1, 2), proc.stderr
+    failed = [p for p in json.loads(proc.stdout)["problems"] if "MemoryError" in p["message"]]
+    assert not failed, failed
