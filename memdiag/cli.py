@@ -66,19 +66,17 @@ def load_registry(args: argparse.Namespace):
     loaded = getattr(args, "registry", None)
     if loaded is not None:
         return loaded
-    from memdiag import registry
+    from memdiag import pipeline, registry
 
     allow_env = os.environ.get("MEMDIAG_PLUGINS")
     allow = None if allow_env is None else {n.strip() for n in allow_env.split(",") if n.strip()}
     dirs = list(getattr(args, "plugins_dir", []) or [])
     if os.path.isdir(registry.PLUGINS_DIR):
         dirs.append(registry.PLUGINS_DIR)
-    reg = registry.load(plugins_dirs=dirs, blocked=_blocked(getattr(args, "plugin_flags", []) or []),
-                        allow=allow, strict=getattr(args, "strict_plugins", False))
-    for info in reg.errors:
-        print(f"memdiag: plugin {info.name} ({info.origin}) skipped: {info.error}", file=sys.stderr)
-    for name in reg.unknown_blocked:
-        print(f"memdiag: -p no:{name}: no plugin is named {name}", file=sys.stderr)
+    reg = pipeline.load_registry(dirs=dirs, blocked=_blocked(getattr(args, "plugin_flags", []) or []),
+                                 allow=allow, strict=getattr(args, "strict_plugins", False), cached=False)
+    for note in pipeline.plugin_notes(reg):
+        print(f"memdiag: {note}", file=sys.stderr)
     return reg
 
 
@@ -94,12 +92,13 @@ def rules_for(args: argparse.Namespace, reg, *, quiet: bool = False):
 
 
 def render_document(doc: dict, args: argparse.Namespace, reg) -> str:
-    render = reg.formats.get(args.format)
-    if render is None:
-        raise UsageError(f"unknown format '{args.format}' (known: {', '.join(sorted(reg.formats))})")
+    from memdiag import pipeline
+
+    if args.format not in reg.formats:  # before asking the terminal anything
+        return pipeline.render(reg, doc, args.format)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
     width = min(os.get_terminal_size().columns if sys.stdout.isatty() else 80, 100)
-    return render(doc, {"color": color, "width": width})
+    return pipeline.render(reg, doc, args.format, color=color, width=width)
 
 
 def _emit(text: str) -> None:
@@ -132,7 +131,8 @@ def cmd_run(args: argparse.Namespace, reg) -> int:
     from memdiag import pipeline
 
     rs = rules_for(args, reg)
-    diag = pipeline.diagnose_live(reg, rs, root=os.environ.get("MEMDIAG_ROOT", "/"), timeout=args.timeout)
+    diag = pipeline.diagnose_source(os.environ.get("MEMDIAG_ROOT", "/"), registry=reg, rules=rs, live_root=True,
+                                    timeout=args.timeout)
     _emit(render_document(diag.document, args, reg))
     return _with_delivery(diag.exit_code, _deliver(diag.document, args, reg, default_on=True))
 
@@ -143,10 +143,7 @@ def _with_delivery(diagnosis: int, delivery: int) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace, reg) -> int:
-    import tempfile
-
     from memdiag import pipeline
-    from memdiag.bounded import Deadline
 
     rs = rules_for(args, reg)
     paths = _expand_inputs(args.paths)
@@ -155,19 +152,17 @@ def cmd_analyze(args: argparse.Namespace, reg) -> int:
     for n, path in enumerate(paths, 1):
         if progress:
             print(f"memdiag: analyzing {n}/{len(paths)}: {path}", file=sys.stderr)
-        with tempfile.TemporaryDirectory(prefix="memdiag-") as workdir:
-            try:
-                ev = pipeline.open_input(path, reg, workdir)
-                diag = pipeline.diagnose(ev, registry=reg, rules=rs, deadline=Deadline(args.timeout))
-            except MemdiagError as exc:
-                if len(paths) == 1:
-                    raise
-                print(f"memdiag: {exc}", file=sys.stderr)  # one bad input never stops the others
-                failed += 1
-                continue
-            docs.append(diag.document)
-            if not (args.format == "json" and len(paths) > 1):
-                _emit(render_document(diag.document, args, reg))
+        try:
+            diag = pipeline.diagnose_source(path, registry=reg, rules=rs, timeout=args.timeout)
+        except MemdiagError as exc:
+            if len(paths) == 1:
+                raise
+            print(f"memdiag: {exc}", file=sys.stderr)  # one bad input never stops the others
+            failed += 1
+            continue
+        docs.append(diag.document)
+        if not (args.format == "json" and len(paths) > 1):
+            _emit(render_document(diag.document, args, reg))
     if not docs:
         return EXIT_UNKNOWN
     if args.format == "json" and len(paths) > 1:
@@ -229,10 +224,7 @@ def cmd_facts(args: argparse.Namespace, reg) -> int:
 
 
 def cmd_explain(args: argparse.Namespace, reg) -> int:
-    import tempfile
-
     from memdiag import pipeline
-    from memdiag.bounded import Deadline
     from memdiag.engine import display
     from memdiag.facts import UNKNOWN
 
@@ -243,11 +235,9 @@ def cmd_explain(args: argparse.Namespace, reg) -> int:
     hint = None if cat.is_exact(args.name) else cat.suggest(args.name)
     if rule is None and (spec is None or hint):
         raise UsageError(f"no fact or rule named '{args.name}'" + (f"; did you mean '{hint}'?" if hint else ""))
-    with tempfile.TemporaryDirectory(prefix="memdiag-") as workdir:
-        from memdiag.evidence import live
-
-        ev = pipeline.open_input(args.input, reg, workdir) if args.input else live()
-        diag = pipeline.diagnose(ev, registry=reg, rules=rs, deadline=Deadline(args.timeout))
+    diag = pipeline.diagnose_source(args.input or "/", registry=reg, rules=rs, live_root=not args.input,
+                                    timeout=args.timeout)
+    ev = diag.evidence
     where = "this host" if ev.live else ev.label
     if rule is not None:
         from memdiag.explain import explain_rule

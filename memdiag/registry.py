@@ -211,12 +211,14 @@ def load(
     allow: set[str] | None = None,
     strict: bool = False,
     autoload: bool = True,
+    extra: "list[tuple[str, Any]] | tuple[tuple[str, Any], ...]" = (),
 ) -> Registry:
     """Load built-in and third-party plugins and collect what they register.
 
     ``allow`` (from ``MEMDIAG_PLUGINS``) limits third-party plugins to those names; ``blocked``
     (from ``-p no:NAME``) removes plugins, built-ins included. ``autoload=False`` skips entry
-    points (tests use it to see only the built-ins).
+    points (tests use it to see only the built-ins). ``extra``: (name, plugin object) pairs
+    handed over by an embedding program (memdiag.api), loaded after the entry points.
     """
     pm = pluggy.PluginManager("memdiag")
     pm.add_hookspecs(hookspecs)
@@ -268,6 +270,8 @@ def load(
         for name, value, version, dist in _entry_points(ENTRY_POINT_GROUP):
             add(PluginInfo(name, "entry point", version, value, dist), lambda v=value: _load_object(v),
                 third_party=True)
+    for name, obj in extra:
+        add(PluginInfo(name, "api", target=name), lambda o=obj: o, third_party=True)
     for folder in plugins_dirs or ():
         try:
             files = sorted(f for f in os.listdir(folder) if f.endswith(".py") and not f.startswith("_"))

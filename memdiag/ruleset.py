@@ -297,7 +297,9 @@ def _write_cache(path: str, data: dict) -> None:
     """Best effort: a read-only or full disk only costs speed."""
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
+        import threading  # a temporary file per thread: two diagnoses in one process may write at once
+
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f)
         os.replace(tmp, path)
