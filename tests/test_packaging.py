@@ -21,6 +21,9 @@ def test_wheel_installs_and_runs_without_the_source_tree(tmp_path, seed_case):
     assert "memdiag/rules/core.yaml" in names
     assert "memdiag/schemas/findings.schema.json" in names and "memdiag/schemas/rule.schema.json" in names
     assert "memdiag/plugins/sources/meminfo.py" in names
+    assert "memdiag/py.typed" in names  # type checkers use the API's annotations
+    [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert "[pytest11]\nmemdiag = memdiag.pytest_plugin" in zipfile.ZipFile(wheel).read(entry_points).decode()
     # Every module of the source tree made it into the wheel (the package list is explicit).
     for top, prefix in (("memdiag", "memdiag"), ("plugins", "memdiag/plugins"), ("rules", "memdiag/rules")):
         for dirpath, _, files in os.walk(REPO / top):
