@@ -23,6 +23,8 @@ from memdiag.errors import InputError
 
 #: Largest file read whole. Bigger ones (slabinfo on a huge host) must be streamed with lines().
 READ_LIMIT = 16 * 1024 * 1024
+#: Folders of a snapshot whose links are remembered (~250 bytes each).
+_FOLDER_CACHE = 4096
 
 
 class Unreadable(InputError):
@@ -89,7 +91,7 @@ class Evidence:
         # folder (relative) -> its real path, checked to be inside the snapshot, or None when it
         # leads out: a snapshot does not change while it is read, and sources read many files
         # of one folder (proc/PID/*), so each folder's links are resolved once
-        self._dirs: dict[str, str | None] = {"": self._real_root}
+        self._dirs: dict[str, str | None] = {}
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -112,26 +114,34 @@ class Evidence:
         return real == self._real_root or real.startswith(self._real_root + os.sep)
 
     def _folder_inside(self, rel_dir: str) -> bool:
-        """Whether folder ``rel_dir`` (clean, relative) resolves inside the snapshot; cached."""
-        real = self._dirs.get(rel_dir, "")
+        """Whether folder ``rel_dir`` (clean, relative) resolves inside the snapshot."""
+        return self._folder_real(rel_dir) is not None
+
+    def _folder_real(self, rel_dir: str) -> str | None:
+        """The real path of folder ``rel_dir``, or None when a link takes it out of the snapshot.
+        Cached, in a bounded cache: a snapshot of 100,000 processes has as many folders."""
+        if not rel_dir:
+            return self._real_root
+        dirs = self._dirs
+        real = dirs.get(rel_dir, "")
         if real != "":
-            return real is not None
+            return real
         parent, _, name = rel_dir.rpartition("/")
-        if not self._folder_inside(parent):
-            self._dirs[rel_dir] = None
-            return False
-        here = os.path.join(self._dirs[parent], name)
-        try:
-            is_link = stat.S_ISLNK(os.lstat(here).st_mode)
-        except OSError:  # absent (or not a folder): nothing below it can lead anywhere
-            is_link = False
-        if is_link:
-            here = os.path.realpath(here)
-            if here != self._real_root and not here.startswith(self._real_root + os.sep):
-                self._dirs[rel_dir] = None
-                return False
-        self._dirs[rel_dir] = here
-        return True
+        here = self._folder_real(parent)
+        if here is not None:
+            here = os.path.join(here, name)
+            try:
+                is_link = stat.S_ISLNK(os.lstat(here).st_mode)
+            except OSError:  # absent (or not a folder): nothing below it can lead anywhere
+                is_link = False
+            if is_link:
+                here = os.path.realpath(here)
+                if here != self._real_root and not here.startswith(self._real_root + os.sep):
+                    here = None
+        if len(dirs) >= _FOLDER_CACHE:
+            dirs.clear()
+        dirs[rel_dir] = here
+        return here
 
     def _snapshot_path(self, rel: str) -> tuple[str, bool]:
         """(path, leaf_checked) of ``rel`` in a snapshot. Its folders are checked (cached); the
