@@ -199,9 +199,10 @@ class OomSource(Source):
     def _logs(self, ev: Evidence, out: FactSet) -> Iterator[tuple[str, str, Iterable[str]]]:
         """(label, origin, lines) of every log to try, in order; absent ones are skipped quietly."""
         for name in ("dmesg", "journalctl"):
-            captured = ev.command(name)
+            captured = ev.command_lines(name)  # streamed: a sosreport's dmesg may be 15 MB
             if captured is not None:
-                yield "dmesg", captured.origin, captured.text.splitlines()
+                lines, origin = captured
+                yield "dmesg", origin, lines
                 break
         tried_log = False
         for rel in LOGS:

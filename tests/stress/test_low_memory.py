@@ -134,8 +134,6 @@ def test_a_15_mb_captured_dmesg_is_searched_not_held(tmp_path, env):
     print(f"15 MB dmesg under prlimit --as={LIMIT}: peak RSS {peak / 1024:.1f} MiB")
 
 
-@pytest.mark.xfail(strict=False, reason="the OOM-report source reads the captured dmesg whole (ev.command); "
-                                        "Evidence.command_lines streams it (reported; being rewritten)")
 def test_no_source_runs_out_of_memory_on_a_15_mb_dmesg(tmp_path, env):
     proc, _ = run_limited(["analyze", str(_big_dmesg_sosreport(tmp_path))], env)
     assert "Traceback" not in proc.stderr and proc.returncode in (0, 1, 2), proc.stderr
