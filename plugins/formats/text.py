@@ -29,7 +29,8 @@ def render(doc: dict, options: dict) -> str:
     width = max(60, min(int(options.get("width", 80)), 100))
     out: list[str] = []
     inp = doc["input"]
-    source = "this host" if inp["kind"] == "live" else f"{inp['label']} ({inp['kind']})"
+    kind = "pasted output" if inp["kind"] == "text" else inp["kind"]
+    source = "this host" if inp["kind"] == "live" else f"{inp['label']} ({kind})"
     out += _wrap(f"memdiag {doc['tool']['version']} - {doc['host']} - {source} - {doc['time']}", width, "")
     out.append("")
     verdict = doc["verdict"]

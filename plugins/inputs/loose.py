@@ -115,7 +115,7 @@ def open_text_file(path: str, workdir: str, *, label: str) -> OfflineEvidence:
         why = notes[0][1].removesuffix("; skipped") if notes else "empty file"
         raise InputError(f"no recognised command output or /proc file: {why}", path=label)
     root = tempfile.mkdtemp(prefix="pasted-", dir=workdir)
-    return OfflineEvidence(root, kind="folder", label=label, host=host, overlay=overlay,
+    return OfflineEvidence(root, kind="text", label=label, host=host, overlay=overlay,
                            metadata={"unrecognised": notes})
 
 

@@ -45,7 +45,7 @@ def test_openers_registered_in_order(reg):
 def test_pasted_ticket(reg, tmp_path):
     path = FIX / "pasted/ticket-centos7-with-prompts.txt"
     ev, facts = facts_of(path, reg, tmp_path)
-    assert ev.kind == "folder" and ev.host == "centos7.example.com" and ev.label == str(path)
+    assert ev.kind == "text" and ev.host == "centos7.example.com" and ev.label == str(path)
     assert os.listdir(ev.root) == []  # nothing beside the file is read
     assert facts.get("meminfo.MemTotal") == 7994080 * KIB
     assert facts.origin("meminfo.MemTotal") == f"{path}:6"
