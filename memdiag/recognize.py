@@ -253,6 +253,12 @@ def _dmesg(lines, i):
     """A kernel log: prefixed lines, or an OOM-killer report pasted bare. Unprefixed lines inside
     it (a multi-line printk, a line a mail client wrapped, a note between two pastes) are kept
     while the log resumes soon after them and no prompt or other output starts first."""
+    quote = _QUOTE.match(lines[i])  # a log quoted in a mail reply: "> Mar 19 ... kernel: ..."
+    if quote:
+        body = lines[i][quote.end():]
+        if not (_LOG.match(body) or _OOM_HEAD.search(body)):
+            return None
+        return _quoted_log(lines, i, quote.group().rstrip())
     if not (_LOG.match(lines[i]) or _OOM_HEAD.search(lines[i])):
         return None
     j, n = i + 1, len(lines)
@@ -274,6 +280,16 @@ def _dmesg(lines, i):
         j -= 1
     return j
 
+
+def _quoted_log(lines, i: int, mark: str) -> int:
+    """A quoted kernel log runs while its lines keep the quote mark (the parser removes it)."""
+    j, n = i + 1, len(lines)
+    while j < n and lines[j].startswith(mark):
+        j += 1
+    return j
+
+
+_QUOTE = re.compile(r"^(?:> ?)+(?=\S)")
 
 #: Lines of an OOM-killer report, for pasted reports without log prefixes.
 _OOM_HEAD = re.compile(r"invoked oom-killer: |^oom-killer: gfp_mask=|Manual OOM execution|^Out of [Mm]emory: ")
