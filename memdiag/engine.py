@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from memdiag.expr import EvalError, unknown_names
 from memdiag.facts import UNKNOWN, FactSet
-from memdiag.ruleset import Ladder, Rule, RuleSet
+from memdiag.ruleset import Ladder, Rule, RuleSet, sha256_hex
 from memdiag.units import format_bytes, format_ratio
 
 SEVERITIES = ("info", "warning", "critical")
@@ -53,7 +52,7 @@ class FactEnv:
 def fingerprint(rule_id: str, host: str, discriminators: list[Any]) -> str:
     """Stable across runs: never includes a measured value unless a rule says it is stable."""
     key = "|".join([rule_id, host, *(str(d) for d in discriminators)])
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+    return sha256_hex(key.encode())[:16]
 
 
 def display(value: Any, type_: str | None) -> str:

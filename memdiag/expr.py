@@ -1612,3 +1612,73 @@ def unknown_names(expr_or_template: Expr | Template, env: Env,
     extra = extra or {}
     return [name for name in expr_or_template.read_names
             if name not in extra and env.lookup(name) is UNKNOWN]
+
+
+# Deferred compilation ------------------------------------------------------------------------
+#
+# A rule's message, severity and confidence steps and discriminators are only needed when it
+# fires, but loading rules must still know every name they use (to report unknown facts and
+# undeclared params). describe() records those names for text that compiled; deferred()
+# rebuilds the object from them and compiles the text on first use. The record is plain data
+# (lists of names): whatever it says, the text is still compiled by compile_expr or
+# compile_template before anything is evaluated.
+
+
+def describe(compiled: Expr | Template) -> list:
+    """The names ``compiled`` uses, as JSON-ready data for :func:`deferred`."""
+    if isinstance(compiled, Template):
+        return [sorted(compiled.names), list(compiled.read_names)]
+    return [sorted(compiled.names), list(compiled.read_names), sorted(compiled.history_names),
+            sorted(compiled.tested_names), compiled.uses_elapsed]
+
+
+def _names(value: object) -> list[str] | None:
+    if type(value) is list and all(type(v) is str for v in value):
+        return value
+    return None
+
+
+class _DeferredExpr(Expr):
+    """An Expr whose text compiled before (see describe): compiled again on first evaluation."""
+
+    __slots__ = ()
+
+    def evaluate(self, env: Env) -> object:
+        fn = self._fn
+        if fn is None:
+            fn = self._fn = compile_expr(self.text)._fn
+        return fn(env)
+
+
+class _DeferredTemplate(Template):
+    """A Template whose text compiled before (see describe): compiled again on first render."""
+
+    __slots__ = ()
+
+    def render(self, env: Env, extra: dict[str, object] | None = None) -> str:
+        if self._pieces is None:
+            self._pieces = compile_template(self.text)._pieces
+        return Template.render(self, env, extra)
+
+
+def deferred(text: str, record: object, *, template: bool = False) -> Expr | Template | None:
+    """An expression (or template) for ``text`` that compiles when first used, carrying the
+    names ``record`` (from :func:`describe`) lists; None when ``record`` is not such a record."""
+    if type(text) is not str or type(record) is not list or len(record) != (2 if template else 5):
+        return None
+    lists = [_names(v) for v in record[:2 if template else 4]]
+    if any(v is None for v in lists):
+        return None
+    if template:
+        obj = object.__new__(_DeferredTemplate)
+        obj.text, obj._pieces = text, None
+        obj.names, obj.read_names = frozenset(lists[0]), tuple(lists[1])
+        return obj
+    if type(record[4]) is not bool:
+        return None
+    obj = object.__new__(_DeferredExpr)
+    obj.text, obj._fn = text, None
+    obj.names, obj.read_names = frozenset(lists[0]), tuple(lists[1])
+    obj.history_names, obj.tested_names = frozenset(lists[2]), frozenset(lists[3])
+    obj.uses_elapsed = record[4]
+    return obj

@@ -22,7 +22,6 @@ neither yaml nor jsonschema.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -172,7 +171,7 @@ def read_site_file(path: str, *, use_cache: bool = True) -> dict:
 
     Any problem is a one-line :class:`UsageError` naming the file and line: a site that meant
     to silence a rule must not get paged because its file has a typo."""
-    from memdiag.ruleset import _cache_dir, _parse_yaml, _write_cache, satisfies
+    from memdiag.ruleset import _cache_dir, _parse_yaml, _read_cache, _write_cache, satisfies, sha256_hex
 
     try:
         with open(path, "rb") as f:
@@ -181,14 +180,12 @@ def read_site_file(path: str, *, use_cache: bool = True) -> dict:
         raise UsageError(f"cannot read overrides: {exc.strerror or exc}", path=path) from None
     if len(raw) > FILE_LIMIT:
         raise UsageError("larger than 1 MiB; not an overrides file?", path=path)
-    key = hashlib.sha256(b"overrides v2\0" + raw + b"\0" + __version__.encode()).hexdigest()[:32]
+    key = sha256_hex(b"overrides v2\0" + raw + b"\0" + __version__.encode())[:32]
     cached = os.path.join(_cache_dir(), "ov-" + key + ".json")
     if use_cache:
-        try:
-            with open(cached, encoding="utf-8") as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            pass
+        data = _read_cache(cached)  # only a file of ours that nobody else can write
+        if type(data) is dict:
+            return data
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -6,24 +6,45 @@ kept out of evaluation and shows up as a rule in state *error* with the problem.
 Validation (jsonschema, ~80 ms to import) and YAML parsing only happen when a rule file changed:
 a validated pack is cached as JSON under $XDG_CACHE_HOME/memdiag, keyed by the file's content
 and memdiag's version, so a plain diagnosis loads rules without either import.
+
+Compiling is deferred where it can be: a rule's condition is compiled at load (every run
+evaluates it), its message, severity/confidence steps and discriminators only when it fires.
+Loading still needs their names (unknown facts, undeclared params), so the names of every text
+that compiled are kept in a second cache file (:class:`_CompiledNames`, plain data); a text not
+in it is compiled at load as before, so its errors are reported at load as before.
+
+Cache files are only read if they belong to this user and nobody else may write them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from memdiag import __version__
 from memdiag.errors import UsageError
-from memdiag.expr import Expr, ExprError, Template, compile_expr, compile_template
+from memdiag.expr import Expr, ExprError, Template, compile_expr, compile_template, deferred, describe
 from memdiag.facts import Catalog
 from memdiag.units import UnitError, parse_size
 
 RULE_FILE_LIMIT = 1 << 20
+
+try:  # CPython's own SHA-256 (3.12+: _sha2): hashlib would load OpenSSL, ~3 ms of every start-up
+    from _sha2 import sha256 as _sha256
+except ImportError:
+    try:
+        from _sha256 import sha256 as _sha256
+    except ImportError:  # a build without it (some FIPS builds): the same digest from hashlib
+        from hashlib import sha256 as _sha256
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` in hex, without hashlib's import cost on CPython."""
+    return _sha256(data).hexdigest()
 _SIZE_TEXT = re.compile(r"^\s*\d+(\.\d+)?\s*[A-Za-z]+\s*$")
 
 
@@ -257,14 +278,12 @@ def read_pack(path: str, *, use_cache: bool = True) -> tuple[dict | None, list[R
         return None, [RuleProblem(path, None, f"cannot read: {exc.strerror or exc}")]
     if len(raw) > RULE_FILE_LIMIT:
         return None, [RuleProblem(path, None, "larger than 1 MiB; not a rule file?")]
-    key = hashlib.sha256(raw + b"\0" + __version__.encode()).hexdigest()[:32]
+    key = sha256_hex(raw + b"\0" + __version__.encode())[:32]
     cached = os.path.join(_cache_dir(), key + ".json")
     if use_cache:
-        try:
-            with open(cached, encoding="utf-8") as f:
-                return json.load(f), []
-        except (OSError, ValueError):
-            pass
+        data = _read_cache(cached)
+        if type(data) is dict and type(data.get("rules")) is list:
+            return data, []
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -291,6 +310,19 @@ def read_pack(path: str, *, use_cache: bool = True) -> tuple[dict | None, list[R
     if use_cache:
         _write_cache(cached, plain)
     return plain, []
+
+
+def _read_cache(path: str) -> Any:
+    """A cache file's JSON, or None when it is missing, damaged, or could have been written by
+    someone else (not ours, or writable by group or others)."""
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                return None
+            return json.loads(f.read())
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def _write_cache(path: str, data: dict) -> None:
@@ -322,14 +354,79 @@ def rule_files(path: str) -> list[str]:
 
 # -- compiling --------------------------------------------------------------------------------
 
-def _ladder(value: Any, what: str) -> Ladder:
+class _CompiledNames:
+    """The names used by every expression and template text that compiled, from earlier runs:
+    with them, a text needed only when its rule fires is compiled then, not at every load.
+
+    One JSON file per memdiag version, Python version and expression compiler (its file's
+    mtime and size), so a changed compiler never trusts what an older one found."""
+
+    #: more texts than this (rule files edited over and over): start again from this load's
+    LIMIT = 5000
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        data = _read_cache(path) if path else None
+        ok = type(data) is dict and type(data.get("expr")) is dict and type(data.get("template")) is dict
+        self.known: dict[str, dict] = {"expr": data["expr"], "template": data["template"]} if ok else \
+            {"expr": {}, "template": {}}
+        self.used: dict[str, dict] = {"expr": {}, "template": {}}
+        self.changed = False
+
+    @classmethod
+    def open(cls) -> "_CompiledNames":
+        from memdiag import expr
+
+        try:
+            st = os.stat(expr.__file__)
+        except (OSError, TypeError):
+            return cls(None)
+        stamp = f"{__version__}-py{sys.version_info[0]}{sys.version_info[1]}-{st.st_mtime_ns:x}-{st.st_size:x}"
+        return cls(os.path.join(_cache_dir(), f"compiled-{stamp}.json"))
+
+    def get(self, text: Any, *, template: bool = False) -> Expr | Template:
+        """``text`` compiled, or deferred when it compiled before; raises ExprError as the
+        compiler does."""
+        kind = "template" if template else "expr"
+        record = self.known[kind].get(text) if type(text) is str else None
+        found = None if record is None else deferred(text, record, template=template)
+        if found is None:
+            found = compile_template(text) if template else compile_expr(text)
+            record = describe(found)
+            self.changed = True
+        self.used[kind][text] = record
+        return found
+
+    def save(self) -> None:
+        if not (self.changed and self.path):
+            return
+        known = self.known
+        if sum(map(len, known.values())) > self.LIMIT:
+            known = {"expr": {}, "template": {}}
+        for kind, records in self.used.items():
+            known[kind].update(records)
+        _write_cache(self.path, known)
+        folder, mine = os.path.split(self.path)
+        try:  # records of an older memdiag or compiler are never read again
+            for name in os.listdir(folder):
+                if name.startswith("compiled-") and name.endswith(".json") and name != mine:
+                    os.unlink(os.path.join(folder, name))
+        except OSError:
+            pass
+
+
+def _compile(text: Any, memo: _CompiledNames | None) -> Expr:
+    return compile_expr(text) if memo is None else memo.get(text)  # type: ignore[return-value]
+
+
+def _ladder(value: Any, what: str, memo: _CompiledNames | None = None) -> Ladder:
     if isinstance(value, str):
         return Ladder([(value, None)])
     steps = []
     for i, step in enumerate(value):
         when = step.get("when")
         try:
-            steps.append((step["level"], None if when is None else compile_expr(when)))
+            steps.append((step["level"], None if when is None else _compile(when, memo)))
         except ExprError as exc:
             raise ExprError(f"{what}[{i}].when: {exc.message}", exc.offset) from None
     if steps[-1][1] is not None:
@@ -337,18 +434,20 @@ def _ladder(value: Any, what: str) -> Ladder:
     return Ladder(steps)
 
 
-def compile_rule(raw: dict, path: str, pack: str) -> Rule:
-    """Build a :class:`Rule`; raises ExprError naming the field that does not compile."""
+def compile_rule(raw: dict, path: str, pack: str, memo: _CompiledNames | None = None) -> Rule:
+    """Build a :class:`Rule`; raises ExprError naming the field that does not compile. With
+    ``memo``, texts that compiled before are compiled only when first used (the condition is
+    always compiled now: every run evaluates it)."""
     line = raw.get("__line__")
 
-    def expr(text: str, what: str) -> Expr:
+    def expr(text: str, what: str, *, defer: bool = False) -> Expr:
         try:
-            return compile_expr(text)
+            return _compile(text, memo if defer else None)
         except ExprError as exc:
             raise ExprError(f"{what}: {exc.message}", exc.offset) from None
 
     try:
-        message = compile_template(raw["message"])
+        message = compile_template(raw["message"]) if memo is None else memo.get(raw["message"], template=True)
     except ExprError as exc:
         raise ExprError(f"message: {exc.message}", exc.offset) from None
     params = {k: param_value(v) for k, v in (raw.get("params") or {}).items()}
@@ -357,14 +456,15 @@ def compile_rule(raw: dict, path: str, pack: str) -> Rule:
         id=raw["id"],
         title=raw["title"],
         description=(raw.get("description") or "").strip(),
-        severity=_ladder(raw["severity"], "severity"),
-        confidence=_ladder(raw["confidence"], "confidence"),
+        severity=_ladder(raw["severity"], "severity", memo),
+        confidence=_ladder(raw["confidence"], "confidence", memo),
         tags=list(raw.get("tags") or []),
         params=params,
         condition=expr(raw["condition"], "condition"),
         message=message,
         evidence=list(raw.get("evidence") or []),
-        discriminators=[expr(d, f"discriminators[{i}]") for i, d in enumerate(raw.get("discriminators") or [])],
+        discriminators=[expr(d, f"discriminators[{i}]", defer=True)
+                        for i, d in enumerate(raw.get("discriminators") or [])],
         remediation=dict(raw["remediation"]),
         references=list(raw.get("references") or []),
         enabled=raw.get("enabled", True),
@@ -430,6 +530,7 @@ def load(
     rs = RuleSet()
     seen: dict[str, str] = {}
     tunings: list = []
+    memo = _CompiledNames.open() if use_cache else None
     for pack_path, pack in packs:
         try:
             files = rule_files(pack_path)
@@ -453,7 +554,7 @@ def load(
                     rs.broken.setdefault(raw["id"], rs.problems[-1])
                 continue
             for raw in data["rules"]:
-                _add_rule(rs, raw, path, pack, seen, catalog)
+                _add_rule(rs, raw, path, pack, seen, catalog, memo)
             if data.get("overrides"):
                 from memdiag import overrides as ov
 
@@ -469,10 +570,13 @@ def load(
 
         ov.apply(rs, tunings, catalog)
     _apply_overrides(rs, overrides or {})
+    if memo is not None:
+        memo.save()
     return rs
 
 
-def _add_rule(rs: RuleSet, raw: dict, path: str, pack: str, seen: dict[str, str], catalog: Catalog) -> None:
+def _add_rule(rs: RuleSet, raw: dict, path: str, pack: str, seen: dict[str, str], catalog: Catalog,
+              memo: _CompiledNames | None = None) -> None:
     rid, line = raw["id"], raw.get("__line__")
     if rid in seen:
         rs.problems.append(RuleProblem(path, line, f"rule {rid}: id already defined at {seen[rid]}; ignored", rid))
@@ -486,7 +590,7 @@ def _add_rule(rs: RuleSet, raw: dict, path: str, pack: str, seen: dict[str, str]
         rs.broken[rid] = problem
         return
     try:
-        rule = compile_rule(raw, path, pack)
+        rule = compile_rule(raw, path, pack, memo)
     except ExprError as exc:
         problem = RuleProblem(path, line, f"rule {rid}: {exc.message}", rid)  # it says the column
         rs.problems.append(problem)
