@@ -41,10 +41,7 @@ def main() -> int:
     rules = pipeline.load_rules(reg, use_cache=False)
     fuzzkit.set_catalog(build_catalog(reg.sources))
     corpus = fuzzkit.load_corpus(live=args.live)
-    from memdiag.parsers.oomkill import parse_text as parse_oom
-
-    oom = fuzzkit.Target("parsers.oomkill", lambda m: parse_oom(m.text("oom", "dmesg", "kern.log")))
-    chosen = [t for t in [*fuzzkit.targets(reg, rules), oom] if not args.only or any(o in t.name for o in args.only)]
+    chosen = [t for t in fuzzkit.targets(reg, rules) if not args.only or any(o in t.name for o in args.only)]
     if not chosen:
         sys.exit(f"no target matches {args.only}")
     weights = sum(t.weight for t in chosen)

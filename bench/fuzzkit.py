@@ -291,6 +291,7 @@ def text_parsers() -> list[tuple[str, Callable[[str], Any], tuple[str, ...], tup
     from memdiag import recognize
     from memdiag.parsers import ParseError
     from memdiag.parsers.free import parse_free
+    from memdiag.parsers.oomkill import parse_text as parse_oom
     from memdiag.parsers.modules import parse_modules
     from memdiag.parsers.ps import parse_ps
     from memdiag.parsers.top import parse_top
@@ -324,6 +325,7 @@ def text_parsers() -> list[tuple[str, Callable[[str], Any], tuple[str, ...], tup
         ("zfs.parse_kstat", zfs.parse_kstat, ("arcstats", "zfs"), ()),
         ("zram.parse_swaps", zram.parse_swaps, ("swaps",), ()),
         ("readers.parse_mountinfo", _readers.parse_mountinfo, ("mountinfo",), ()),
+        ("parsers.oomkill", parse_oom, ("oom", "dmesg", "kern.log"), ()),
     ]
 
 
