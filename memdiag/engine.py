@@ -8,11 +8,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from memdiag.expr import EvalError, unknown_names
-from memdiag.facts import UNKNOWN, FactSet
+from memdiag.facts import UNKNOWN, FactSet, _Record
 from memdiag.ruleset import Ladder, Rule, RuleSet, sha256_hex
 from memdiag.units import format_bytes, format_ratio
 
@@ -20,14 +19,16 @@ SEVERITIES = ("info", "warning", "critical")
 CONFIDENCES = ("suspected", "likely", "confirmed")
 
 
-@dataclass
-class RuleResult:
-    rule_id: str
-    state: str
-    reason: str = ""
-    missing: list[str] = field(default_factory=list)
-    finding: dict | None = None
-    rule: Rule | None = None
+class RuleResult(_Record):
+    """How one rule ended (written out, not a dataclass: see memdiag.facts)."""
+
+    _FIELDS = ("rule_id", "state", "reason", "missing", "finding", "rule")
+
+    def __init__(self, rule_id: str, state: str, reason: str = "", missing: list[str] | None = None,
+                 finding: dict | None = None, rule: Rule | None = None) -> None:
+        self.rule_id, self.state, self.reason = rule_id, state, reason
+        self.missing: list[str] = [] if missing is None else missing
+        self.finding, self.rule = finding, rule
 
 
 class FactEnv:

@@ -3,11 +3,13 @@
 A fact has a dotted name (``meminfo.MemTotal``), a type, a unit, the source that produces it and
 a plain-language explanation. Sizes are always bytes. A fact that no source could establish is
 *unknown* (absent from the :class:`FactSet`), never 0.
+
+The classes here are written out rather than made with ``@dataclass``: every run imports them,
+and building a dataclass costs 0.3-0.9 ms of start-up each (it generates and compiles code).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 #: The fact types. ``bytes`` are sizes in bytes, ``count`` a number of things named by ``unit``,
@@ -38,22 +40,79 @@ class _Unknown:
 UNKNOWN: Any = _Unknown()
 
 
-@dataclass(frozen=True, slots=True)
-class FactSpec:
+class _Frozen:
+    """Immutable, compared and hashed by its fields (in ``__slots__`` order)."""
+
+    __slots__ = ()
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field '{name}' of {type(self).__name__}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field '{name}' of {type(self).__name__}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def __reduce__(self) -> tuple:
+        return type(self), self._values()
+
+
+class _Record:
+    """A mutable record compared and shown by the fields named in ``_FIELDS``; not hashable."""
+
+    __slots__ = ()
+    _FIELDS: tuple[str, ...] = ()
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self._FIELDS)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._FIELDS)
+        return f"{type(self).__name__}({fields})"
+
+
+_set = object.__setattr__
+
+
+class FactSpec(_Frozen):
     """What a fact means. ``name`` may end in ``.*`` for a family (``vmstat.*``)."""
 
+    __slots__ = ("name", "type", "doc", "unit", "source", "since")
     name: str
     type: str
     doc: str
-    unit: str = ""
-    source: str = ""
-    since: str = ""  # kernel versions that have it, where that matters
+    unit: str
+    source: str
+    since: str  # kernel versions that have it, where that matters
 
-    def __post_init__(self) -> None:
-        if self.type not in FACT_TYPES:
-            raise ValueError(f"fact {self.name}: unknown type {self.type!r}")
-        if self.type == "bytes" and not self.unit:
-            object.__setattr__(self, "unit", "bytes")
+    def __init__(self, name: str, type: str, doc: str, unit: str = "", source: str = "",
+                 since: str = "") -> None:
+        if type not in FACT_TYPES:
+            raise ValueError(f"fact {name}: unknown type {type!r}")
+        if type == "bytes" and not unit:
+            unit = "bytes"
+        _set(self, "name", name)
+        _set(self, "type", type)
+        _set(self, "doc", doc)
+        _set(self, "unit", unit)
+        _set(self, "source", source)
+        _set(self, "since", since)
 
     @property
     def is_family(self) -> bool:
@@ -109,36 +168,65 @@ class Catalog:
         return close[0] if close else None
 
 
-@dataclass(slots=True)
 class Fact:
     """One established value and where it came from (a file path, live or in a snapshot)."""
 
-    name: str
-    value: Any
-    origin: str
+    __slots__ = ("name", "value", "origin")
+
+    def __init__(self, name: str, value: Any, origin: str) -> None:
+        self.name, self.value, self.origin = name, value, origin
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Fact:
+            return NotImplemented
+        return (self.name, self.value, self.origin) == (other.name, other.value, other.origin)  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Fact(name={self.name!r}, value={self.value!r}, origin={self.origin!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(_Frozen):
     """Evidence a source could not use: unreadable, timed out, malformed. Never fatal."""
 
+    __slots__ = ("source", "message", "path", "kind")
     source: str
     message: str
-    path: str = ""
-    kind: str = "unreadable"  # unreadable | permission | timeout | malformed | failed
+    path: str
+    kind: str  # unreadable | permission | timeout | malformed | failed
+
+    def __init__(self, source: str, message: str, path: str = "", kind: str = "unreadable") -> None:
+        _set(self, "source", source)
+        _set(self, "message", message)
+        _set(self, "path", path)
+        _set(self, "kind", kind)
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
         return f"{self.source}: {where}{self.message}"
 
 
-@dataclass(slots=True)
 class FactSet:
     """The facts of one host at one moment, with the problems met while collecting them."""
 
-    catalog: Catalog
-    facts: dict[str, Fact] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
+    __slots__ = ("catalog", "facts", "problems")
+
+    def __init__(self, catalog: Catalog, facts: dict[str, Fact] | None = None,
+                 problems: list[Problem] | None = None) -> None:
+        self.catalog = catalog
+        self.facts: dict[str, Fact] = {} if facts is None else facts
+        self.problems: list[Problem] = [] if problems is None else problems
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.catalog, self.facts, self.problems) == (other.catalog, other.facts, other.problems)  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(catalog={self.catalog!r}, facts={self.facts!r}, problems={self.problems!r})"
 
     def set(self, name: str, value: Any, origin: str) -> None:
         if value is UNKNOWN or value is None:

@@ -22,13 +22,12 @@ import json
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from memdiag import __version__
 from memdiag.errors import UsageError
 from memdiag.expr import Expr, ExprError, Template, compile_expr, compile_template, deferred, describe
-from memdiag.facts import Catalog
+from memdiag.facts import Catalog, _Frozen, _Record, _set
 from memdiag.units import UnitError, parse_size
 
 RULE_FILE_LIMIT = 1 << 20
@@ -48,60 +47,72 @@ def sha256_hex(data: bytes) -> str:
 _SIZE_TEXT = re.compile(r"^\s*\d+(\.\d+)?\s*[A-Za-z]+\s*$")
 
 
-@dataclass(frozen=True, slots=True)
-class RuleProblem:
+# Classes written out rather than made with @dataclass: see memdiag.facts (start-up cost).
+
+class RuleProblem(_Frozen):
+    __slots__ = ("path", "line", "message", "rule_id", "level")
     path: str
     line: int | None
     message: str
-    rule_id: str | None = None
-    level: str = "error"  # error: the rule (or file) is not used; warning: used, but look at it
+    rule_id: str | None
+    level: str  # error: the rule (or file) is not used; warning: used, but look at it
+
+    def __init__(self, path: str, line: int | None, message: str, rule_id: str | None = None,
+                 level: str = "error") -> None:
+        _set(self, "path", path)
+        _set(self, "line", line)
+        _set(self, "message", message)
+        _set(self, "rule_id", rule_id)
+        _set(self, "level", level)
 
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         return f"{where}: {self.level}: {self.message}"
 
 
-@dataclass
-class Ladder:
+class Ladder(_Record):
     """A level chosen by the first step whose ``when`` holds (a step without one always does)."""
 
-    steps: list[tuple[str, Expr | None]]
+    _FIELDS = ("steps",)
+
+    def __init__(self, steps: list[tuple[str, Expr | None]]) -> None:
+        self.steps = steps
 
     @property
     def fixed(self) -> str | None:
         return self.steps[0][0] if len(self.steps) == 1 and self.steps[0][1] is None else None
 
 
-@dataclass
-class Rule:
-    id: str
-    title: str
-    description: str
-    severity: Ladder
-    confidence: Ladder
-    tags: list[str]
-    params: dict[str, Any]
-    condition: Expr
-    message: Template
-    evidence: list[str]
-    discriminators: list[Expr]
-    remediation: dict[str, str]
-    references: list[dict[str, str]]
-    enabled: bool
-    priority: int
-    tests: list[dict]
-    path: str
-    line: int | None
-    pack: str
-    #: where each param's value in force came from ("rules/core.yaml:14", "--param", ...)
-    param_origin: dict[str, str] = field(default_factory=dict)
-    #: where ``enabled`` / ``severity`` in force came from, when an override set them
-    origin: dict[str, str] = field(default_factory=dict)
-    #: the reasons overrides gave ("enabled", "severity", "tuning")
-    notes: dict[str, str] = field(default_factory=dict)
-    #: memdiag.overrides.RuleException: a finding one applies to is reported as suppressed
-    exceptions: list = field(default_factory=list)
-    raw: dict = field(default_factory=dict, repr=False)
+class Rule(_Record):
+    _FIELDS = ("id", "title", "description", "severity", "confidence", "tags", "params", "condition",
+               "message", "evidence", "discriminators", "remediation", "references", "enabled",
+               "priority", "tests", "path", "line", "pack", "param_origin", "origin", "notes",
+               "exceptions")
+
+    def __init__(self, *, id: str, title: str, description: str, severity: Ladder, confidence: Ladder,
+                 tags: list[str], params: dict[str, Any], condition: Expr, message: Template,
+                 evidence: list[str], discriminators: list[Expr], remediation: dict[str, str],
+                 references: list[dict[str, str]], enabled: bool, priority: int, tests: list[dict],
+                 path: str, line: int | None, pack: str, param_origin: dict[str, str] | None = None,
+                 origin: dict[str, str] | None = None, notes: dict[str, str] | None = None,
+                 exceptions: list | None = None, raw: dict | None = None) -> None:
+        self.id, self.title, self.description = id, title, description
+        self.severity, self.confidence = severity, confidence
+        self.tags, self.params = tags, params
+        self.condition, self.message = condition, message
+        self.evidence, self.discriminators = evidence, discriminators
+        self.remediation, self.references = remediation, references
+        self.enabled, self.priority, self.tests = enabled, priority, tests
+        self.path, self.line, self.pack = path, line, pack
+        #: where each param's value in force came from ("rules/core.yaml:14", "--param", ...)
+        self.param_origin: dict[str, str] = {} if param_origin is None else param_origin
+        #: where ``enabled`` / ``severity`` in force came from, when an override set them
+        self.origin: dict[str, str] = {} if origin is None else origin
+        #: the reasons overrides gave ("enabled", "severity", "tuning")
+        self.notes: dict[str, str] = {} if notes is None else notes
+        #: memdiag.overrides.RuleException: a finding one applies to is reported as suppressed
+        self.exceptions: list = [] if exceptions is None else exceptions
+        self.raw: dict = {} if raw is None else raw
 
     @property
     def where(self) -> str:
@@ -122,13 +133,16 @@ class Rule:
             yield from (when for _, when in ladder.steps if when is not None)
 
 
-@dataclass
-class RuleSet:
-    rules: list[Rule] = field(default_factory=list)
-    problems: list[RuleProblem] = field(default_factory=list)
-    #: ids of rules that exist but could not be used, with the problem
-    broken: dict[str, RuleProblem] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
+class RuleSet(_Record):
+    _FIELDS = ("rules", "problems", "broken", "files")
+
+    def __init__(self, rules: list[Rule] | None = None, problems: list[RuleProblem] | None = None,
+                 broken: dict[str, RuleProblem] | None = None, files: list[str] | None = None) -> None:
+        self.rules: list[Rule] = [] if rules is None else rules
+        self.problems: list[RuleProblem] = [] if problems is None else problems
+        #: ids of rules that exist but could not be used, with the problem
+        self.broken: dict[str, RuleProblem] = {} if broken is None else broken
+        self.files: list[str] = [] if files is None else files
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
