@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import pluggy
 
-hookspec = pluggy.HookspecMarker("memdiag")
-hookimpl = pluggy.HookimplMarker("memdiag")
+#: pluggy's project name: it marks hook implementations with a ``memdiag_impl`` attribute.
+PROJECT = "memdiag"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec

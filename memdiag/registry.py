@@ -12,23 +12,25 @@ dropped; the diagnosis goes on without it. ``--strict-plugins`` makes that fatal
 
 Entry points are found by reading ``*.dist-info/entry_points.txt`` on ``sys.path`` directly:
 ``importlib.metadata`` costs ~30 ms of start-up on every run, on hosts that are already in trouble.
+
+Built-ins implement the same hooks, marked ``@hookimpl`` like everyone's, and their hook
+functions are called the same way; they are found by looking up the hook names in the module
+rather than by pluggy's registration, which inspects every attribute of every module (~5 ms
+for the ~30 built-ins). A pluggy plugin manager is made when a third-party plugin comes along.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
-
-import pluggy
 
 from memdiag import hookspecs
 from memdiag.errors import UsageError
+from memdiag.facts import _Record
 
 ENTRY_POINT_GROUP = "memdiag"
 PLUGINS_DIR = "/etc/memdiag/plugins.d"
@@ -81,44 +83,54 @@ HOOK_TARGETS = {
 }
 
 
-@dataclass
-class PluginInfo:
+# Classes written out rather than made with @dataclass: see memdiag.facts (start-up cost).
+
+class PluginInfo(_Record):
     """One plugin as ``memdiag plugins`` shows it."""
 
-    name: str
-    origin: str  # "builtin", "entry point", or the file it came from
-    version: str = ""
-    #: where the code is: a module name, an entry point's "module:attr", or a file path
-    target: str = ""
-    #: the distribution an entry point belongs to (its dist-info name)
-    dist: str = ""
-    hooks: list[str] = field(default_factory=list)
-    #: what it registered, by kind: {"sources": ["meminfo"], "sinks": ["slack"], ...}
-    provides: dict[str, list[str]] = field(default_factory=dict)
-    error: str = ""
-    #: why it was not loaded at all ("blocked by -p no:NAME", "not in MEMDIAG_PLUGINS")
-    skipped: str = ""
-    load_seconds: float = 0.0
+    _FIELDS = ("name", "origin", "version", "target", "dist", "hooks", "provides", "error", "skipped",
+               "load_seconds")
+
+    def __init__(self, name: str, origin: str, version: str = "", target: str = "", dist: str = "",
+                 hooks: list[str] | None = None, provides: dict[str, list[str]] | None = None,
+                 error: str = "", skipped: str = "", load_seconds: float = 0.0) -> None:
+        self.name = name
+        self.origin = origin  # "builtin", "entry point", or the file it came from
+        self.version = version
+        #: where the code is: a module name, an entry point's "module:attr", or a file path
+        self.target = target
+        #: the distribution an entry point belongs to (its dist-info name)
+        self.dist = dist
+        self.hooks: list[str] = [] if hooks is None else hooks
+        #: what it registered, by kind: {"sources": ["meminfo"], "sinks": ["slack"], ...}
+        self.provides: dict[str, list[str]] = {} if provides is None else provides
+        self.error = error
+        #: why it was not loaded at all ("blocked by -p no:NAME", "not in MEMDIAG_PLUGINS")
+        self.skipped = skipped
+        self.load_seconds = load_seconds
 
     @property
     def status(self) -> str:
         return "failed" if self.error else "skipped" if self.skipped else "loaded"
 
 
-@dataclass
-class Registry:
+class Registry(_Record):
     """Everything plugins registered, plus what went wrong loading them."""
 
-    sources: list[Any] = field(default_factory=list)
-    rule_packs: list[tuple[str, str]] = field(default_factory=list)  # (path, plugin name)
-    sinks: dict[str, Callable] = field(default_factory=dict)
-    formats: dict[str, Callable] = field(default_factory=dict)
-    inputs: list[tuple[str, Callable]] = field(default_factory=list)
-    commands: dict[str, tuple[str, Callable, Callable]] = field(default_factory=dict)
-    plugins: list[PluginInfo] = field(default_factory=list)
-    #: ``-p no:NAME`` names that matched no plugin (likely typos)
-    unknown_blocked: list[str] = field(default_factory=list)
-    _catalog: Any = field(default=None, repr=False)
+    _FIELDS = ("sources", "rule_packs", "sinks", "formats", "inputs", "commands", "plugins",
+               "unknown_blocked")
+
+    def __init__(self) -> None:
+        self.sources: list[Any] = []
+        self.rule_packs: list[tuple[str, str]] = []  # (path, plugin name)
+        self.sinks: dict[str, Callable] = {}
+        self.formats: dict[str, Callable] = {}
+        self.inputs: list[tuple[str, Callable]] = []
+        self.commands: dict[str, tuple[str, Callable, Callable]] = {}
+        self.plugins: list[PluginInfo] = []
+        #: ``-p no:NAME`` names that matched no plugin (likely typos)
+        self.unknown_blocked: list[str] = []
+        self._catalog: Any = None
 
     @property
     def catalog(self):
@@ -220,11 +232,19 @@ def load(
     points (tests use it to see only the built-ins). ``extra``: (name, plugin object) pairs
     handed over by an embedding program (memdiag.api), loaded after the entry points.
     """
-    pm = pluggy.PluginManager("memdiag")
-    pm.add_hookspecs(hookspecs)
+    pm = None  # pluggy's plugin manager, for third-party plugins only
     reg = Registry()
-    loaded: list[tuple[PluginInfo, Any]] = []
+    loaded: list[tuple[PluginInfo, Any, list[tuple[str, Callable]]]] = []
     matched: set[str] = set()
+
+    def manager():
+        nonlocal pm
+        if pm is None:
+            import pluggy
+
+            pm = pluggy.PluginManager(hookspecs.PROJECT)
+            pm.add_hookspecs(hookspecs)
+        return pm
 
     def fail(info: PluginInfo, message: str, exc: BaseException | None = None) -> None:
         info.error = message
@@ -243,23 +263,33 @@ def load(
         started = time.perf_counter()
         try:
             plugin = obtain()
-            pm.register(plugin, name=info.name)
+            if third_party:
+                manager().register(plugin, name=info.name)
+            else:
+                hooks = _builtin_hooks(plugin)
         except Exception as exc:  # a broken plugin is reported, never fatal unless strict
             fail(info, _one_line(exc), exc)
             return
         finally:
             info.load_seconds = time.perf_counter() - started
-        callers = pm.get_hookcallers(plugin) or []
-        info.hooks = sorted(h.name for h in callers)
         info.version = info.version or str(getattr(plugin, "__version__", "") or "")
-        unknown = [h.name for h in callers if not h.has_spec()]
-        if unknown:
-            pm.unregister(plugin)
-            hint = difflib.get_close_matches(unknown[0], list(HOOK_TARGETS), n=1)
-            fail(info, f"implements {unknown[0]}, which is not a memdiag hook"
-                       + (f" (did you mean {hint[0]}?)" if hint else ""))
-            return
-        loaded.append((info, plugin))
+        if third_party:
+            callers = pm.get_hookcallers(plugin) or []
+            info.hooks = sorted(h.name for h in callers)
+            unknown = [h.name for h in callers if not h.has_spec()]
+            if unknown:
+                import difflib
+
+                pm.unregister(plugin)
+                hint = difflib.get_close_matches(unknown[0], list(HOOK_TARGETS), n=1)
+                fail(info, f"implements {unknown[0]}, which is not a memdiag hook"
+                           + (f" (did you mean {hint[0]}?)" if hint else ""))
+                return
+            hooks = [(caller.name, impl.function) for caller in callers
+                     for impl in caller.get_hookimpls() if impl.plugin is plugin]
+        else:
+            info.hooks = sorted(name for name, _ in hooks)
+        loaded.append((info, plugin, hooks))
 
     from memdiag import __version__
 
@@ -284,6 +314,18 @@ def load(
     reg.unknown_blocked = sorted(b for b in blocked if b not in matched)
     _collect(pm, reg, loaded, fail)
     return reg
+
+
+def _builtin_hooks(module: Any) -> list[tuple[str, Callable]]:
+    """A built-in plugin's hook implementations: its functions named after a hook and marked
+    ``@hookimpl`` (pluggy's marker, an attribute on the function)."""
+    marker = hookspecs.PROJECT + "_impl"
+    found = []
+    for hook in HOOK_TARGETS:
+        function = vars(module).get(hook)
+        if function is not None and getattr(function, marker, None) is not None:
+            found.append((hook, function))
+    return found
 
 
 class _Invalid(Exception):
@@ -325,7 +367,7 @@ def _stage(hook: str, staged: list[tuple[str, Any]]) -> Callable[..., None]:
     return register
 
 
-def _collect(pm: pluggy.PluginManager, reg: Registry, loaded: list[tuple[PluginInfo, Any]],
+def _collect(pm: Any, reg: Registry, loaded: list[tuple[PluginInfo, Any, list[tuple[str, Callable]]]],
              fail: Callable[..., None]) -> None:
     """Ask each plugin for its registrations, all hooks at once, and commit them only if every
     hook succeeded and no name clashes with one registered before."""
@@ -334,20 +376,18 @@ def _collect(pm: pluggy.PluginManager, reg: Registry, loaded: list[tuple[PluginI
     taken: dict[str, dict[str, str]] = {k: {} for k in ("sources", "sinks", "formats", "inputs", "commands")}
     for command in BUILTIN_COMMANDS:
         taken["commands"][command] = "memdiag itself"
-    for info, plugin in loaded:
+    for info, plugin, hooks in loaded:
         staged: list[tuple[str, Any]] = []
         hook = ""
         try:
-            for caller in pm.get_hookcallers(plugin) or []:
-                hook = caller.name
-                for impl in caller.get_hookimpls():
-                    if impl.plugin is plugin:
-                        impl.function(register=_stage(hook, staged))
+            for hook, function in hooks:
+                function(register=_stage(hook, staged))
             clash = _clash(staged, taken)
             if clash:
                 raise _Invalid(clash)
         except Exception as exc:
-            pm.unregister(plugin)
+            if info.origin != "builtin":
+                pm.unregister(plugin)
             fail(info, str(exc) if isinstance(exc, _Invalid) else f"{hook} raised {_one_line(exc)}", exc)
             continue
         for kind, value in staged:
