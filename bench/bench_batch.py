@@ -97,12 +97,21 @@ def make_copies(template: Path, dest: Path, n: int, meminfo_rel: str) -> list[Pa
     return copies
 
 
+def _as_collect_writes(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """Members as ``memdiag collect`` writes them: whole-second times, no owners. A float
+    mtime would make tarfile add a PAX header to every member, doubling what a reader parses."""
+    info.mtime = int(info.mtime)
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
 def archive_copies(folders: list[Path], dest: Path) -> list[Path]:
     out = []
     for folder in folders:
         path = dest / (folder.name + ".tar.gz")
-        with tarfile.open(path, "w:gz") as tar:
-            tar.add(folder, arcname=folder.name)
+        with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+            tar.add(folder, arcname=folder.name, filter=_as_collect_writes)
         out.append(path)
     return out
 

@@ -271,3 +271,235 @@ class _Extractor:
         shutil.copyfile(self.target(target), path, follow_symlinks=False)
         os.chmod(path, 0o600)
         self.files.add(name)
+
+
+# -- reading an archive in place -------------------------------------------------------------
+
+#: Member contents held in memory up to this many bytes; beyond it they go to an unlinked file
+#: in the caller's work folder (a big sosreport), so memory stays bounded either way.
+SPOOL_MEMORY = 8 * 1024**2
+#: Links followed while resolving one name before it is called a loop (the kernel's limit).
+_MAX_HOPS = 40
+
+_DIR = ("d",)
+
+
+class Outside(Exception):
+    """A name resolves outside the folder it was asked under."""
+
+
+class Loop(Exception):
+    """Too many links while resolving a name."""
+
+
+class _Store:
+    """Member contents back to back: in memory, or spilled to an unlinked file when large."""
+
+    def __init__(self, workdir: str | None, memory: int) -> None:
+        import io
+
+        self._workdir, self._memory = workdir, memory
+        self._buf: "io.BytesIO | None" = io.BytesIO()
+        self._file = None
+        self._view: memoryview | None = None
+        self._fd = -1
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        if self._file is None and self.size + len(data) > self._memory:
+            self._file = tempfile.TemporaryFile(dir=self._workdir)
+            self._file.write(self._buf.getbuffer())
+            self._buf = None
+        (self._file or self._buf).write(data)
+        self.size += len(data)
+
+    def finish(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            self._fd = self._file.fileno()
+        else:
+            self._view = self._buf.getbuffer()
+
+    def read(self, offset: int, size: int) -> bytes:
+        if self._view is not None:
+            return bytes(self._view[offset:offset + size])
+        chunks = []
+        while size > 0:  # pread is thread-safe: sources read concurrently
+            chunk = os.pread(self._fd, size, offset)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            offset += len(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class Tree:
+    """An archive's members indexed by name, read without extracting them.
+
+    Entries are ``("d",)`` for a folder, ``("f", offset, size)`` for a file's contents in the
+    store, ``("l", target)`` for a symbolic link, its target already resolved to a name inside
+    the archive. Built by :func:`index` with the same checks :func:`extract` applies.
+    """
+
+    def __init__(self, archive: str, entries: dict[str, tuple], store: _Store) -> None:
+        self.archive = archive
+        self.entries = entries
+        self.store = store
+        children: dict[str, list[str]] = {}
+        for name in entries:
+            parent, _, leaf = name.rpartition("/")
+            children.setdefault(parent, []).append(leaf)
+        self.children = children
+
+    def lookup(self, rel: str, top: str = "", follow: bool = True) -> tuple[str, tuple] | None:
+        """(name, entry) that ``rel`` under folder ``top`` resolves to, links followed (the last
+        one only when ``follow``); None when absent. Raises :class:`Outside` when it leads out of
+        ``top``, :class:`Loop` on too many links."""
+        name = f"{top}/{rel}" if top else rel
+        entry = self.entries.get(name)
+        # no member lies under a link (the index refuses it), so a plain hit needs no walk
+        if entry is not None and entry[0] != "l" and "/." not in name and "//" not in name \
+                and rel[:1] not in ("", "/", "."):
+            return name, entry
+        if rel.startswith("/"):
+            raise Outside(rel)
+        base = top.split("/") if top else []
+        cur = list(base)
+        stack = rel.split("/")[::-1]
+        hops = 0
+        entry = _DIR
+        while stack:
+            part = stack.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not cur:  # above the archive's root
+                    raise Outside(rel)
+                cur.pop()
+                entry = _DIR
+                continue
+            name = "/".join(cur + [part])
+            entry = self.entries.get(name)
+            if entry is None:
+                return None
+            if entry[0] == "l" and (stack or follow):
+                hops += 1
+                if hops > _MAX_HOPS:
+                    raise Loop(rel)
+                stack.extend(entry[1].split("/")[::-1] if entry[1] else [])
+                cur = []
+                entry = _DIR
+                continue
+            if stack and entry[0] != "d":
+                return None  # a file used as a folder
+            cur.append(part)
+        if cur[:len(base)] != base:
+            raise Outside(rel)
+        return "/".join(cur), entry
+
+    def read(self, entry: tuple, limit: int | None = None) -> bytes:
+        size = entry[2] if limit is None else min(entry[2], limit)
+        return self.store.read(entry[1], size)
+
+
+def index(path: str, workdir: str | None = None, limits: Limits = DEFAULT_LIMITS,
+          memory: int = SPOOL_MEMORY) -> Tree:
+    """Index archive ``path`` in place: every member checked as :func:`extract` checks it (same
+    refusals, same messages), contents kept in memory or, past ``memory`` bytes, in an unlinked
+    file under ``workdir``; nothing is created on disk by name."""
+    import lzma
+    import tarfile
+    import zlib
+
+    kind = compression(path)
+    if kind is None:
+        raise InputError("not a tar archive (.tar, .tar.gz, .tar.xz, .tar.bz2)", path=path)
+    store = _Store(workdir, memory)
+    try:
+        packed = max(os.path.getsize(path), 1)
+        mode = "r:" if kind == "tar" else f"r:{kind}"
+        indexer = _Indexer(path, limits, packed, store)
+        try:
+            with tarfile.open(path, mode) as tar:
+                indexer.run(tar)
+        except (tarfile.TarError, EOFError, OSError, ValueError, lzma.LZMAError, zlib.error) as exc:
+            raise InputError(f"damaged or truncated archive: {_describe(exc)}", path=path) from None
+        store.finish()
+    except BaseException:
+        store.close()
+        raise
+    return Tree(path, indexer.entries, store)
+
+
+class _Indexer(_Extractor):
+    """The extractor's checks, with members recorded in an index instead of written out."""
+
+    def __init__(self, archive: str, limits: Limits, packed: int, store: _Store) -> None:
+        super().__init__(archive, "", limits, packed)
+        self.store = store
+        self.entries: dict[str, tuple] = {}
+
+    def make_dirs(self, name: str, raw: str) -> str:
+        entries, path = self.entries, ""
+        for part in name.split("/"):
+            path = f"{path}/{part}" if path else part
+            entry = entries.get(path)
+            if entry is None:
+                entries[path] = _DIR
+            elif entry[0] == "l":
+                raise self.refuse(raw, "a member would be written through a link")
+            elif entry[0] != "d":
+                raise self.refuse(raw, "a folder and a file share a name")
+        return path
+
+    def parent_of(self, name: str, raw: str) -> str:
+        head = name.rpartition("/")[0]
+        return self.make_dirs(head, raw) if head else ""
+
+    def clear(self, name: str, raw: str) -> None:
+        entry = self.entries.get(name)
+        if entry is not None and entry[0] == "d":
+            raise self.refuse(raw, "a file and a folder share a name")
+
+    def write_file(self, tar, member, name: str) -> None:
+        limit = self.limits.member_bytes
+        if member.size > limit:
+            raise self.refuse(member.name, f"larger than {limit // 1024**2} MiB")
+        self.parent_of(name, member.name)
+        self.clear(name, member.name)
+        src = tar.extractfile(member)
+        offset, written = self.store.size, 0
+        while True:
+            chunk = src.read(1 << 20)
+            if not chunk:
+                break
+            written += len(chunk)
+            if written > limit:
+                raise self.refuse(member.name, f"larger than {limit // 1024**2} MiB")
+            self.account(member.name, len(chunk))
+            self.store.write(chunk)
+        self.entries[name] = ("f", offset, written)
+        self.files.add(name)
+
+    def make_symlink(self, member, name: str) -> None:
+        target = self.link_target(member, name)
+        self.parent_of(name, member.name)
+        self.clear(name, member.name)
+        self.files.discard(name)
+        self.entries[name] = ("l", target)
+
+    def make_hardlink(self, member, name: str) -> None:
+        target = self.safe_name(member.linkname)
+        if target is None or target not in self.files:
+            raise self.refuse(member.name, f"hard link to a file not in the archive ({member.linkname})")
+        self.parent_of(name, member.name)
+        self.clear(name, member.name)
+        entry = self.entries[target]
+        self.account(member.name, entry[2])
+        self.entries[name] = entry
+        self.files.add(name)

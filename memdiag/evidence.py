@@ -17,7 +17,7 @@ import os
 import stat
 import threading
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from memdiag.errors import InputError
 
@@ -191,6 +191,10 @@ class Evidence:
             return []
         except PermissionError:
             raise Unreadable(self.origin(rel), "permission denied", "permission") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a link loop lists as nothing, like a dangling link
+                return []
+            raise Unreadable(self.origin(rel), exc.strerror or str(exc)) from None
 
     def reading(self, thread_id: int) -> str | None:
         """The file thread ``thread_id`` is reading right now, if any."""
@@ -330,6 +334,13 @@ def _plain(rel: str) -> bool:
 def _stream_lines(fd: int, path: str, limit: int, reading: dict[int, str], shown: str) -> Iterator[str]:
     """Lines of ``fd``, read and decoded 64 KiB at a time (per-line work in Python was most of
     the cost of a slabinfo). Errors name ``shown``; lines before a bad one are still handed out."""
+    return stream_lines(lambda: os.read(fd, 1 << 16), lambda: os.close(fd), path, limit, reading, shown)
+
+
+def stream_lines(read: Callable[[], bytes], close: Callable[[], None], path: str, limit: int,
+                 reading: dict[int, str], shown: str) -> Iterator[str]:
+    """Lines of what successive ``read()`` calls return (b"" at the end), decoded a block at a
+    time; ``close()`` runs when the stream ends or is dropped. For any backing store."""
     ident = threading.get_ident()  # of the thread consuming the lines
     reading[ident] = path
     try:
@@ -337,7 +348,7 @@ def _stream_lines(fd: int, path: str, limit: int, reading: dict[int, str], shown
         tail: list[bytes] = []  # the unfinished last line, in pieces (it may be long)
         while True:
             try:
-                data = os.read(fd, 1 << 16)
+                data = read()
             except BlockingIOError:
                 raise Unreadable(shown, "read would block; refused", "malformed") from None
             if not data:
@@ -358,7 +369,7 @@ def _stream_lines(fd: int, path: str, limit: int, reading: dict[int, str], shown
             yield from _block_lines(b"".join(tail), shown)
     finally:
         reading.pop(ident, None)
-        os.close(fd)
+        close()
 
 
 def _block_lines(block: bytes, shown: str) -> Iterator[str]:

@@ -47,11 +47,37 @@ def _open_tree(folder: str, *, label: str, shown_as: str | None) -> Evidence:
     return loose.open_folder(folder, label=label, shown_as=shown_as)
 
 
+def _inner_of(tree) -> str:
+    """:func:`_inner` for an indexed archive: its single top folder, or "" (the root)."""
+    from memdiag.plugins.inputs.loose import TREES
+
+    entries = [e for e in tree.children.get("", ()) if not e.startswith(".")]
+    if len(entries) == 1 and entries[0] not in TREES and tree.entries[entries[0]][0] == "d":
+        return entries[0]
+    return ""
+
+
 def open_archive(path: str, workdir: str) -> Evidence | None:
+    """A capture or sosreport archive is read in place, from an in-memory index of its members
+    (extracting ~400 small files to disk and removing them was most of the cost of one); any
+    other archive (loose files, recognised by content) is extracted into ``workdir``."""
     from memdiag import archive
+    from memdiag.plugins.inputs import capture, sosreport
 
     if not archive.is_archive(path):
         return None
+    tree = archive.index(path, workdir)
+    top = _inner_of(tree)
+    shown_as = f"{path}:" + (top + "/" if top else "")
+    try:
+        ev = capture.open_capture_in(tree, top, label=path, shown_as=shown_as)
+    except (archive.Outside, archive.Loop):
+        ev = None
+    if ev is None and sosreport.is_sosreport_in(tree, top):
+        ev = sosreport.open_sosreport_in(tree, top, label=path, shown_as=shown_as)
+    if ev is not None:
+        return ev
+    tree.store.close()
     dest = archive.extract(path, workdir)
     root = _inner(dest)
     top = os.path.relpath(root, dest)

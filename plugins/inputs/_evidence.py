@@ -10,9 +10,13 @@ be read (with the original reason), so a capture is diagnosed exactly like the l
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from memdiag.evidence import Captured, Evidence, Unreadable
+from memdiag.archive import Loop, Outside
+from memdiag.evidence import READ_LIMIT, Captured, Evidence, Unreadable, stream_lines
+
+if TYPE_CHECKING:
+    from memdiag.archive import Tree
 
 
 class OfflineEvidence(Evidence):
@@ -103,3 +107,117 @@ class OfflineEvidence(Evidence):
             return super().command_lines(name)
         except Unreadable as exc:
             raise self._renamed(exc) from None
+
+
+class _TreeReads(Evidence):
+    """Reads served from an archive's in-memory index (:class:`memdiag.archive.Tree`) under
+    folder ``top``, instead of from an extracted copy; answers as the folder would."""
+
+    tree: "Tree"
+    top: str
+    shown_as: str | None
+
+    def origin(self, rel: str) -> str:
+        hit = self._overlay.get(rel)
+        if hit is not None:
+            return hit.origin
+        if rel.startswith("/"):  # named as the folder would: an absolute path is itself
+            return rel
+        return (self.shown_as or "") + rel
+
+    def _lookup(self, rel: str, follow: bool = True):
+        """(name, entry) or None; Unreadable when ``rel`` leads out or loops."""
+        try:
+            return self.tree.lookup(rel, self.top, follow)
+        except Outside:
+            raise Unreadable(self.origin(rel), "link leads outside the snapshot", "malformed") from None
+        except Loop:
+            raise Unreadable(self.origin(rel), "Too many levels of symbolic links") from None
+
+    def exists(self, rel: str) -> bool:
+        if rel in self._overlay:
+            return True
+        try:
+            hit = self._lookup(rel, follow=False)
+        except Unreadable:
+            return False
+        if hit is None:
+            return False
+        entry = hit[1]
+        if entry[0] != "l":
+            return True
+        top = self.top  # a link counts when it points inside the snapshot, even dangling
+        return not top or entry[1] == top or entry[1].startswith(top + "/")
+
+    def listdir(self, rel: str) -> list[str]:
+        try:
+            hit = self._lookup(rel)
+        except Unreadable:
+            return []
+        if hit is None or hit[1][0] != "d":
+            return []
+        return list(self.tree.children.get(hit[0], ()))
+
+    def _file(self, rel: str) -> tuple | None:
+        hit = self._lookup(rel)
+        if hit is None:
+            return None
+        entry = hit[1]
+        if entry[0] != "f":
+            raise Unreadable(self.origin(rel), "not a regular file (FIFO, device or socket); refused", "malformed")
+        return entry
+
+    def read_bytes(self, rel: str, limit: int = READ_LIMIT) -> bytes | None:
+        hit = self._overlay.get(rel)
+        if hit is not None:
+            return hit.text.encode()
+        entry = self._file(rel)
+        if entry is None:
+            return None
+        if entry[2] > limit:
+            raise Unreadable(self.origin(rel), f"larger than the {limit // 1048576} MiB read limit", "malformed")
+        return self.tree.read(entry)
+
+    def lines(self, rel: str, limit: int = 1 << 30) -> Iterator[str] | None:
+        hit = self._overlay.get(rel)
+        if hit is not None:
+            return iter(hit.text.splitlines())
+        entry = self._file(rel)
+        if entry is None:
+            return None
+        store, start, end = self.tree.store, entry[1], entry[1] + entry[2]
+        pos = [start]
+
+        def read() -> bytes:
+            n = min(1 << 16, end - pos[0])
+            if n <= 0:
+                return b""
+            data = store.read(pos[0], n)
+            pos[0] += len(data)
+            return data
+
+        shown = self.origin(rel)
+        return stream_lines(read, lambda: None, shown, limit, self._reading, shown)
+
+
+class ArchiveEvidence(OfflineEvidence, _TreeReads):
+    """A capture or sosreport read straight out of its archive (see :func:`memdiag.archive.index`):
+    origins read ``archive.tar.gz:folder/proc/meminfo``; a capture's replay applies as usual."""
+
+    def __init__(self, tree: "Tree", top: str, *, shown_as: str, **kwargs) -> None:
+        super().__init__(tree.archive, shown_as=shown_as, **kwargs)
+        self.tree = tree
+        self.top = top
+
+    def shown(self, path: str) -> str:
+        return path  # origins are already shown as the archive names them
+
+    def head(self, rel: str, size: int) -> bytes | None:
+        """The first ``size`` bytes of regular file ``rel``, or None (absent, a folder, out)."""
+        try:
+            hit = self._lookup(rel)
+        except Unreadable:
+            return None
+        if hit is None or hit[1][0] != "f":
+            return None
+        return self.tree.read(hit[1], size)

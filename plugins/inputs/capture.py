@@ -30,8 +30,13 @@ from __future__ import annotations
 import json
 import os
 
+from typing import TYPE_CHECKING
+
 from memdiag.errors import InputError
-from memdiag.plugins.inputs._evidence import OfflineEvidence
+from memdiag.plugins.inputs._evidence import ArchiveEvidence, OfflineEvidence
+
+if TYPE_CHECKING:
+    from memdiag.archive import Tree
 
 META = "memdiag-capture.json"
 FORMAT = "memdiag-capture"
@@ -50,9 +55,18 @@ def load_meta(folder: str) -> dict:
     try:
         if os.path.getsize(path) > META_LIMIT:
             raise InputError(f"larger than {META_LIMIT // 1048576} MiB; not a memdiag capture's metadata", path=path)
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, UnicodeDecodeError) as exc:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise InputError(f"cannot read capture metadata: {exc}", path=path) from None
+    return parse_meta(data, path)
+
+
+def parse_meta(data: bytes, path: str) -> dict:
+    """Metadata bytes -> the checked dict; errors name ``path``."""
+    try:
+        meta = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise InputError(f"cannot read capture metadata: {exc}", path=path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"capture metadata is not valid JSON ({exc.msg})", path=path, line=exc.lineno) from None
@@ -74,7 +88,24 @@ def _strings(value) -> list[str]:
 
 
 def open_capture(folder: str, *, label: str, shown_as: str | None = None) -> OfflineEvidence:
-    meta = load_meta(folder)
+    return OfflineEvidence(folder, kind="capture", label=label, shown_as=shown_as, **_replay(load_meta(folder)))
+
+
+def open_capture_in(tree: Tree, top: str, *, label: str, shown_as: str) -> ArchiveEvidence | None:
+    """The capture under folder ``top`` of an indexed archive, read in place; None when that
+    folder holds no capture metadata."""
+    hit = tree.lookup(META, top)
+    if hit is None or hit[1][0] != "f":
+        return None
+    path = shown_as + META
+    if hit[1][2] > META_LIMIT:
+        raise InputError(f"larger than {META_LIMIT // 1048576} MiB; not a memdiag capture's metadata", path=path)
+    meta = parse_meta(tree.read(hit[1]), path)
+    return ArchiveEvidence(tree, top, kind="capture", label=label, shown_as=shown_as, **_replay(meta))
+
+
+def _replay(meta: dict) -> dict:
+    """The evidence's keyword arguments a capture's metadata gives."""
     listings = {
         k: _strings(v) for k, v in (meta.get("listings") or {}).items() if isinstance(k, str)
     } if isinstance(meta.get("listings"), dict) else {}
@@ -83,11 +114,7 @@ def open_capture(folder: str, *, label: str, shown_as: str | None = None) -> Off
         if isinstance(item, dict) and isinstance(item.get("path"), str):
             unreadable[item["path"]] = (str(item.get("reason", "could not be read")), str(item.get("kind", "unreadable")))
     captured_at = meta.get("captured_at")
-    return OfflineEvidence(
-        folder,
-        kind="capture",
-        label=label,
-        shown_as=shown_as,
+    return dict(
         host=meta.get("host") if isinstance(meta.get("host"), str) else None,
         captured_at=float(captured_at) if isinstance(captured_at, (int, float)) else None,
         listings=listings,

@@ -10,10 +10,16 @@ and date under ``sos_commands/general/``.
 from __future__ import annotations
 
 import calendar
+import functools
 import os
 import time
+from typing import TYPE_CHECKING, Callable
 
-from memdiag.plugins.inputs._evidence import OfflineEvidence
+from memdiag.archive import Loop, Outside
+from memdiag.plugins.inputs._evidence import ArchiveEvidence, OfflineEvidence
+
+if TYPE_CHECKING:
+    from memdiag.archive import Tree
 
 #: command name -> candidate files, first present wins
 COMMANDS: dict[str, list[str]] = {
@@ -44,23 +50,39 @@ def is_sosreport(folder: str) -> bool:
     return any(os.path.isdir(os.path.join(folder, m)) for m in _MARKERS)
 
 
-def _first_line(folder: str, candidates: list[str]) -> str | None:
+Head = Callable[[str], "bytes | None"]
+
+
+def _disk_head(folder: str) -> Head:
+    """First bytes of a regular file under ``folder`` (links only inside it), or None."""
     real = os.path.realpath(folder)
-    for rel in candidates:
+
+    def head(rel: str) -> bytes | None:
         path = os.path.realpath(os.path.join(folder, rel))
         if not path.startswith(real + os.sep) or not os.path.isfile(path):
-            continue
+            return None
         try:
             with open(path, "rb") as f:
-                line = f.read(4096).decode("utf-8", "replace").strip().splitlines()
+                return f.read(4096)
         except OSError:
+            return None
+
+    return head
+
+
+def _first_line(folder: "str | Head", candidates: list[str]) -> str | None:
+    head = _disk_head(folder) if isinstance(folder, str) else folder
+    for rel in candidates:
+        data = head(rel)
+        if data is None:
             continue
+        line = data.decode("utf-8", "replace").strip().splitlines()
         if line and line[0].strip():
             return line[0].strip()
     return None
 
 
-def capture_time(folder: str) -> float | None:
+def capture_time(folder: "str | Head") -> float | None:
     """When sos ran, from its ``date`` outputs; only a UTC stamp is trusted (no zone database)."""
     for candidates in (_DATE_UTC, _DATE):
         line = _first_line(folder, candidates)
@@ -72,7 +94,7 @@ def capture_time(folder: str) -> float | None:
     return None
 
 
-def hostname(folder: str) -> str | None:
+def hostname(folder: "str | Head") -> str | None:
     line = _first_line(folder, _HOSTNAME)
     if line and " " not in line and "not found" not in line:
         return line
@@ -92,3 +114,23 @@ def open_sosreport(folder: str, *, label: str, shown_as: str | None = None) -> O
         captured_at=capture_time(folder),
         commands=COMMANDS,
     )
+
+
+def is_sosreport_in(tree: Tree, top: str) -> bool:
+    """Whether folder ``top`` of an indexed archive is in sos's layout."""
+    for marker in _MARKERS:
+        try:
+            hit = tree.lookup(marker, top)
+        except (Outside, Loop):
+            continue
+        if hit is not None and hit[1][0] == "d":
+            return True
+    return False
+
+
+def open_sosreport_in(tree: Tree, top: str, *, label: str, shown_as: str) -> ArchiveEvidence:
+    """The sosreport under folder ``top`` of an indexed archive, read in place."""
+    ev = ArchiveEvidence(tree, top, kind="sosreport", label=label, shown_as=shown_as, commands=COMMANDS)
+    head = functools.partial(ev.head, size=4096)
+    ev.host, ev.captured_at = hostname(head), capture_time(head)
+    return ev

@@ -3,6 +3,7 @@ on every kind of path: plain, through links in and out, dangling, looping, with 
 
 from __future__ import annotations
 
+import errno
 import os
 
 import pytest
@@ -69,8 +70,8 @@ def _oracle(root: str, rel: str, verb: str):
             return sorted(os.listdir(path))
         except (FileNotFoundError, NotADirectoryError):
             return []
-        except OSError as exc:
-            return type(exc).__name__
+        except OSError as exc:  # a link loop lists as nothing (it once escaped as a traceback)
+            return [] if exc.errno == errno.ELOOP else type(exc).__name__
     if not inside:
         return "outside"
     try:
