@@ -14,13 +14,33 @@ fatal instead).
 
 from __future__ import annotations
 
-import pluggy
-
-#: pluggy's project name: it marks hook implementations with a ``memdiag_impl`` attribute.
+#: pluggy's project name: hook implementations carry a ``memdiag_impl`` attribute.
 PROJECT = "memdiag"
 
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
+
+class MarkerOptions(dict):
+    """What ``@hookimpl(...)`` or ``@hookspec(...)`` was given. memdiag.registry completes it
+    into pluggy's own options (by applying pluggy's marker) when a third-party plugin needs
+    pluggy; built-ins are looked up without it."""
+
+
+class _Marker:
+    """pluggy's HookimplMarker / HookspecMarker for memdiag, usable as ``@hookimpl`` and
+    ``@hookimpl(tryfirst=True)``, without importing pluggy (and ``inspect``) on every run."""
+
+    def __init__(self, kind: str) -> None:
+        self.attribute = f"{PROJECT}_{kind}"
+
+    def __call__(self, function=None, **options):
+        def mark(func):
+            setattr(func, self.attribute, MarkerOptions(options))
+            return func
+
+        return mark if function is None else mark(function)
+
+
+hookspec = _Marker("spec")
+hookimpl = _Marker("impl")
 
 
 @hookspec

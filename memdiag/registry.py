@@ -240,10 +240,7 @@ def load(
     def manager():
         nonlocal pm
         if pm is None:
-            import pluggy
-
-            pm = pluggy.PluginManager(hookspecs.PROJECT)
-            pm.add_hookspecs(hookspecs)
+            pm = _plugin_manager()
         return pm
 
     def fail(info: PluginInfo, message: str, exc: BaseException | None = None) -> None:
@@ -316,10 +313,39 @@ def load(
     return reg
 
 
+def _plugin_manager() -> Any:
+    """pluggy's plugin manager with memdiag's hooks; memdiag's markers (hookspecs.MarkerOptions)
+    completed into pluggy's options by pluggy's own markers."""
+    import pluggy
+
+    def complete(opts: Any, marker: Any, attribute: str) -> Any:
+        if not isinstance(opts, hookspecs.MarkerOptions):
+            return opts  # marked with pluggy's marker directly: already complete
+
+        def probe() -> None:
+            pass
+
+        marker(**opts)(probe)
+        return getattr(probe, attribute)
+
+    class Manager(pluggy.PluginManager):
+        def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+            return complete(super().parse_hookimpl_opts(plugin, name),
+                            pluggy.HookimplMarker(hookspecs.PROJECT), hookspecs.hookimpl.attribute)
+
+        def parse_hookspec_opts(self, module_or_class: Any, name: str) -> Any:
+            return complete(super().parse_hookspec_opts(module_or_class, name),
+                            pluggy.HookspecMarker(hookspecs.PROJECT), hookspecs.hookspec.attribute)
+
+    pm = Manager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
 def _builtin_hooks(module: Any) -> list[tuple[str, Callable]]:
     """A built-in plugin's hook implementations: its functions named after a hook and marked
-    ``@hookimpl`` (pluggy's marker, an attribute on the function)."""
-    marker = hookspecs.PROJECT + "_impl"
+    ``@hookimpl`` (an attribute on the function, as pluggy's marker sets)."""
+    marker = hookspecs.hookimpl.attribute
     found = []
     for hook in HOOK_TARGETS:
         function = vars(module).get(hook)
