@@ -64,13 +64,17 @@ class PssSource(Source):
         stop = time.monotonic() + self.budget_seconds
         rss: list[tuple[int, str]] = []
         scanned_all = True
-        for pid in (p for p in ev.listdir("proc") if is_pid(p)):
-            if len(rss) >= self.max_statm or time.monotonic() > stop:
+        for n, pid in enumerate(p for p in ev.listdir("proc") if is_pid(p)):
+            # The clock is asked every 64 processes: at 10,000 of them, every call shows.
+            if len(rss) >= self.max_statm or (not n % 64 and time.monotonic() > stop):
                 scanned_all = False
                 break
-            statm = quiet_text(ev, f"proc/{pid}/statm")
-            parts = statm.split() if statm else []
-            resident = digits(parts[1]) if len(parts) >= 2 else None
+            try:  # bytes, not text: a number's digits need no decoding
+                statm = ev.read_bytes(f"proc/{pid}/statm", limit=4096)
+            except Unreadable:
+                continue
+            parts = statm.split(None, 2) if statm else ()
+            resident = digits(parts[1]) if len(parts) >= 2 else None  # type: ignore[arg-type]
             if resident:
                 rss.append((resident * PAGE, pid))
         if not rss:
