@@ -1656,7 +1656,7 @@ class _DeferredTemplate(Template):
     __slots__ = ()
 
     def render(self, env: Env, extra: dict[str, object] | None = None) -> str:
-        if self._pieces is None:
+        if self._pieces is None:  # type: ignore[comparison-overlap]
             self._pieces = compile_template(self.text)._pieces
         return Template.render(self, env, extra)
 
@@ -1666,19 +1666,20 @@ def deferred(text: str, record: object, *, template: bool = False) -> Expr | Tem
     names ``record`` (from :func:`describe`) lists; None when ``record`` is not such a record."""
     if type(text) is not str or type(record) is not list or len(record) != (2 if template else 5):
         return None
-    lists = [_names(v) for v in record[:2 if template else 4]]
-    if any(v is None for v in lists):
+    checked = [_names(v) for v in record[:2 if template else 4]]
+    lists = [v for v in checked if v is not None]
+    if len(lists) != len(checked):
         return None
     if template:
-        obj = object.__new__(_DeferredTemplate)
-        obj.text, obj._pieces = text, None
-        obj.names, obj.read_names = frozenset(lists[0]), tuple(lists[1])
-        return obj
+        tpl = object.__new__(_DeferredTemplate)
+        tpl.text, tpl._pieces = text, None  # type: ignore[assignment]
+        tpl.names, tpl.read_names = frozenset(lists[0]), tuple(lists[1])
+        return tpl
     if type(record[4]) is not bool:
         return None
-    obj = object.__new__(_DeferredExpr)
-    obj.text, obj._fn = text, None
-    obj.names, obj.read_names = frozenset(lists[0]), tuple(lists[1])
-    obj.history_names, obj.tested_names = frozenset(lists[2]), frozenset(lists[3])
-    obj.uses_elapsed = record[4]
-    return obj
+    expr = object.__new__(_DeferredExpr)
+    expr.text, expr._fn = text, None  # type: ignore[assignment]
+    expr.names, expr.read_names = frozenset(lists[0]), tuple(lists[1])
+    expr.history_names, expr.tested_names = frozenset(lists[2]), frozenset(lists[3])
+    expr.uses_elapsed = record[4]
+    return expr
