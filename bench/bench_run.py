@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Time ``memdiag run`` (this host) and ``memdiag analyze SEED`` as whole processes.
 
-    .venv/bin/python bench/bench_run.py [--runs 10] [--memdiag PATH] [--imports 15]
+    .venv/bin/python bench/bench_run.py [--runs 10] [--memdiag PATH] [--imports 15] [--phases 10]
 
 Each command runs once untimed first (it fills the bytecode and rule caches, as any second run
 on a host would find them), then ``--runs`` times; the table gives median/min/max wall time and
 the median and largest peak RSS (the child's ru_maxrss from wait4). The cold first run is shown
-on its own line. Then ``python -X importtime`` shows where start-up goes, and the modules a plain
-``memdiag run`` must not import (yaml, jsonschema, ... once rules are cached) are checked.
+on its own line. Then where a live run's time goes, phase by phase (``--phases`` runs, in a
+child of the same interpreter, CPU time of the main thread except for the diagnosis, whose
+sources run in a worker thread: wall time there), ``python -X importtime`` for the costliest
+imports, and the modules a plain ``memdiag run`` must not import (yaml, jsonschema, ... once
+rules are cached) are checked.
 
 Targets (issue 2): a live run under 150 ms wall and 40 MB peak RSS on a 2-core machine.
 Exit status: 0 when the targets and the import check hold, 1 otherwise.
@@ -26,9 +29,10 @@ from _common import (SEED, bench_env, interpreter_of, memdiag_command, print_mac
 
 TARGET_MS = 150.0
 TARGET_MIB = 40.0
-#: Must not be imported by a plain diagnosis once the rule packs are cached.
+#: Must not be imported by a plain diagnosis once the rule packs are cached (pluggy: unless a
+#: third-party plugin is installed; _hashlib: OpenSSL, ~3 ms).
 FORBIDDEN = ("yaml", "jsonschema", "importlib.metadata", "http", "ssl", "sqlite3", "email",
-             "urllib.request", "socket", "asyncio", "pkg_resources")
+             "urllib.request", "socket", "asyncio", "pkg_resources", "pluggy", "_hashlib")
 
 
 def importtime(python: str, args: list[str], env: dict[str, str]) -> tuple[list[tuple[int, int, str]], set[str]]:
@@ -44,6 +48,51 @@ def importtime(python: str, args: list[str], env: dict[str, str]) -> tuple[list[
     return rows, {name.strip() for _, _, name in rows}
 
 
+#: A live run step by step, as memdiag.cli.main does it; prints one JSON line of milliseconds.
+PHASES = r"""
+import json, sys, time
+clock = time.thread_time
+t0 = clock()
+from memdiag import cli, pipeline
+t1 = clock()
+reg = cli.load_registry(cli._preparse(["run", "--no-sinks"]))
+t2 = clock()
+args = cli.build_parser(reg).parse_args(["run", "--no-sinks"])
+t3 = clock()
+rules = cli.rules_for(args, reg)
+t4 = clock()
+w = time.perf_counter()
+diag = pipeline.diagnose_live(reg, rules)
+w = time.perf_counter() - w
+t5 = clock()
+cli.render_document(diag.document, args, reg)
+t6 = clock()
+print(json.dumps({"import memdiag.cli, memdiag.pipeline": t1 - t0, "load plugins (imports, registration)": t2 - t1,
+                  "build the argument parser": t3 - t2, "load rules": t4 - t3,
+                  "diagnose: sources (worker thread, wall), engine, document": w,
+                  "render": t6 - t5}))
+"""
+
+
+def phases(python: str, env: dict[str, str], runs: int) -> list[tuple[str, float]]:
+    """Median ms of each phase of a live run, plus the bare interpreter's start-up and exit."""
+    import json
+    import statistics
+
+    samples: list[dict[str, float]] = []
+    bare = [run_measured([python, "-c", "pass"], env).cpu * 1000 for _ in range(runs)]
+    for _ in range(runs + 1):
+        proc = subprocess.run([python, "-c", PHASES], capture_output=True, text=True, env=env,
+                              cwd=tempfile.gettempdir())
+        if proc.returncode != 0 or not proc.stdout.strip():
+            return [("phases unavailable: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:80], 0.0)]
+        samples.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    samples = samples[1:]  # the first filled the caches
+    rows = [("interpreter start and exit (python -c pass, CPU)", statistics.median(bare))]
+    rows += [(name, statistics.median(s[name] for s in samples) * 1000) for name in samples[0]]
+    return rows
+
+
 def forbidden_in(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if any(m == f or m.startswith(f + ".") for f in FORBIDDEN))
 
@@ -54,6 +103,7 @@ def main() -> int:
     ap.add_argument("--memdiag", help="memdiag executable (default: the repository venv's)")
     ap.add_argument("--seed", default=str(SEED), help="captured folder for the analyze row")
     ap.add_argument("--imports", type=int, default=15, metavar="N", help="show the N costliest imports")
+    ap.add_argument("--phases", type=int, default=10, metavar="N", help="runs for the phase breakdown (0: none)")
     ap.add_argument("--no-bytecode", action="store_true",
                     help="measure without cached bytecode (every module compiled on every run)")
     args = ap.parse_args()
@@ -88,6 +138,10 @@ def main() -> int:
         ok = met_time and met_rss
 
         python = interpreter_of(exe)
+        if args.phases:
+            rows = phases(python, env, args.phases)
+            print(f"\nwhere a live run goes (median of {args.phases}; ms):")
+            print(table(("phase", "ms"), rows))
         imports, modules = importtime(python, ["run", "--no-sinks"], env)
         imports, modules = importtime(python, ["run", "--no-sinks"], env)  # second: bytecode cached
         total = sum(s for s, _, _ in imports) / 1000
