@@ -346,7 +346,9 @@ def _write_cache(path: str, data: dict) -> None:
         import threading  # a temporary file per thread: two diagnoses in one process may write at once
 
         tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
+        # 0600 whatever the umask: _read_cache refuses files others could write (umask 002 too)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with open(fd, "w", encoding="utf-8") as f:
             json.dump(data, f)
         os.replace(tmp, path)
     except OSError:

@@ -174,3 +174,17 @@ def test_cache_files_others_can_write_are_not_trusted(tmp_path, registry, cache,
     calls = _count_compiles(monkeypatch)
     _load(registry, path)
     assert len(calls) == 1
+
+
+def test_cache_files_are_private_whatever_the_umask(tmp_path, registry, cache, monkeypatch):
+    """A umask of 002 (user private groups) must not make every run parse YAML again."""
+    path = tmp_path / "r.yaml"
+    path.write_text(RULES)
+    old = os.umask(0o002)
+    try:
+        _load(registry, path)
+    finally:
+        os.umask(old)
+    assert {f.stat().st_mode & 0o777 for f in cache.glob("*.json")} == {0o600}
+    monkeypatch.setattr(ruleset, "_parse_yaml", lambda *a: pytest.fail("YAML parsed despite the cache"))
+    _load(registry, path)
