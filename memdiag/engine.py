@@ -75,14 +75,24 @@ def display(value: Any, type_: str | None) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     if isinstance(value, int):
-        return f"{value:,}"
+        # counts read better grouped; a "number" (a pid, an oom_score_adj, a sysctl) is an identifier
+        return str(value) if type_ == "number" else f"{value:,}"
     return str(value)
 
 
+#: Columns that name a table row and that size it, most telling first.
+_ROW_NAMES = ("comm", "process", "name", "victim", "path", "mountpoint", "caller", "label", "key", "zone")
+_ROW_SIZES = ("rss", "bytes", "size", "pss")
+
+
 def _row(row: dict) -> str:
-    name = row.get("comm") or row.get("name") or row.get("label") or row.get("key") or "?"
-    size = next((row[k] for k in ("rss", "bytes", "size", "pss") if isinstance(row.get(k), int)), None)
-    return f"{name} {format_bytes(size)}" if size is not None else str(name)
+    name = next((row[k] for k in _ROW_NAMES if row.get(k)), None)
+    size = next((row[k] for k in _ROW_SIZES if isinstance(row.get(k), int) and not isinstance(row[k], bool)), None)
+    if size is None:  # sources name sizes after what they measure: rss_bytes, usage_bytes, ...
+        size = next((v for k, v in row.items() if k.endswith("_bytes") and isinstance(v, int)
+                     and not isinstance(v, bool)), None)
+    name = "?" if name is None else str(name)
+    return f"{name} {format_bytes(size)}" if size is not None else name
 
 
 def _missing(rule: Rule, env: FactEnv) -> list[str]:

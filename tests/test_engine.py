@@ -115,3 +115,16 @@ def test_a_broken_rule_file_does_not_stop_the_others(tmp_path, registry):
 def test_display(value, shown):
     typ = {int: "bytes", float: "ratio"}.get(type(value))
     assert engine.display(value, typ) == shown
+
+
+@pytest.mark.parametrize("value,typ,shown", [
+    (70870, "number", "70870"),  # a pid is not a quantity
+    (-1000, "number", "-1000"),
+    (99902, "count", "99,902"),
+    ([{"pid": 996, "process": "python", "anon_rss_bytes": 120 << 20, "memcg": False}], "table", "python 120.00 MiB"),
+    ([{"path": "/kubepods/pod1", "usage_bytes": 2 << 30}], "table", "/kubepods/pod1 2.00 GiB"),
+    ([{"name": "dentry", "bytes": 1 << 30, "reclaimable": True}], "table", "dentry 1.00 GiB"),
+    ([{"zone": "Normal", "node": 0}], "table", "Normal"),
+])
+def test_display_identifiers_and_table_rows(value, typ, shown):
+    assert engine.display(value, typ) == shown

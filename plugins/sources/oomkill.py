@@ -77,7 +77,7 @@ OOM_FACTS = (
          "false for a report cut short in the log or in a paste." + _LATEST),
     spec(_R + "trigger", "str", "The process whose allocation invoked the OOM killer (`X invoked oom-killer`); "
          "a kworker for SysRq-f." + _LATEST),
-    spec(_R + "trigger_pid", "count", "Pid of the triggering process (the `CPU: N PID: N Comm:` line)." + _LATEST,
+    spec(_R + "trigger_pid", "number", "Pid of the triggering process (the `CPU: N PID: N Comm:` line)." + _LATEST,
          unit="pid"),
     spec(_R + "kernel", "str", "Kernel release printed in the report." + _LATEST),
     spec(_R + "gfp_mask", "str", "The failed allocation's gfp mask, as printed (hex)." + _LATEST),
@@ -136,7 +136,7 @@ OOM_FACTS = (
     spec(_R + "top_tasks", "table", "The largest tasks by rss: pid, name, uid, rss_bytes, share (of the "
          "table's rss), swap_bytes, pgtables_bytes, oom_score_adj." + _LATEST),
     spec(_R + "top_task", "str", "The task holding the most rss." + _LATEST),
-    spec(_R + "top_task_pid", "count", "Its pid." + _LATEST, unit="pid"),
+    spec(_R + "top_task_pid", "number", "Its pid." + _LATEST, unit="pid"),
     spec(_R + "top_task_rss_bytes", "bytes", "Its rss." + _LATEST),
     spec(_R + "top_task_share", "ratio", "Its share of the task table's rss." + _LATEST),
     spec(_R + "top_task_oom_score_adj", "number", "Its oom_score_adj (-1000 = never killed)." + _LATEST),
@@ -145,7 +145,7 @@ OOM_FACTS = (
     spec(_R + "top_program_rss_bytes", "bytes", "Their rss, summed." + _LATEST),
     spec(_R + "top_program_share", "ratio", "Their share of the task table's rss." + _LATEST),
     spec(_R + "victim", "str", "The process killed (or chosen, when the kill line was not logged)." + _LATEST),
-    spec(_R + "victim_pid", "count", "Its pid." + _LATEST, unit="pid"),
+    spec(_R + "victim_pid", "number", "Its pid." + _LATEST, unit="pid"),
     spec(_R + "victim_uid", "count", "Its uid." + _LATEST, unit="uid"),
     spec(_R + "victim_total_vm_bytes", "bytes", "Its virtual size." + _LATEST),
     spec(_R + "victim_anon_rss_bytes", "bytes", "Its anonymous rss (heap, stacks)." + _LATEST),
