@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 from memdiag.units import KIB, MIB
 
-from memdiag.plugins.sources.gpu import GpuSource, parse_fdinfo
+from memdiag.evidence import Evidence
+from memdiag.plugins.sources._readers import _FD_TABLES
+from memdiag.plugins.sources.gpu import GpuSource, drm_devices, parse_fdinfo
 from .helpers import run, run_live, tree
 
 AMD = """pos:\t0
@@ -76,3 +80,39 @@ def test_no_gpu(tmp_path):
 
 def test_live():
     run_live([GpuSource()])
+
+
+def _live_tree(tmp_path, drm: bool):
+    """A live-like root: one process with a descriptor on a DRM render node and its fdinfo."""
+    files = {"proc/2217/fdinfo/9": AMD, "proc/2217/comm": "gnome-shell\n", "sys/class/dmi/id/sys_vendor": "x\n"}
+    if drm:
+        files["sys/class/drm/renderD128/dev"] = "226:128\n"
+    tree(tmp_path, files)
+    (tmp_path / "proc/2217/fd").mkdir()
+    (tmp_path / "proc/2217/fd/9").symlink_to("/dev/dri/renderD128")
+    return Evidence(str(tmp_path), kind="live")
+
+
+def test_live_with_a_drm_device_reads_the_descriptors(tmp_path):
+    ev = _live_tree(tmp_path, drm=True)
+    facts = run([GpuSource()], ev.root, ev=ev)
+    assert facts.get("gpu.clients") == 1 and facts.get("gpu.vram_bytes") == 2068 * KIB
+    assert facts.get("gpu.top")[0]["process"] == "gnome-shell"
+    assert ev in _FD_TABLES
+
+
+def test_live_without_a_drm_device_skips_the_descriptor_walk(tmp_path):
+    ev = _live_tree(tmp_path, drm=False)
+    facts = run([GpuSource()], ev.root, ev=ev)
+    assert facts.get("gpu.clients") == 0 and facts.get("gpu.complete") is True
+    assert "no DRM device" in facts.origin("gpu.complete")
+    assert ev not in _FD_TABLES  # nobody walked the descriptors
+    assert drm_devices(ev) is False
+
+
+def test_live_without_sysfs_cannot_tell_and_walks(tmp_path):
+    ev = _live_tree(tmp_path, drm=False)
+    shutil.rmtree(tmp_path / "sys")
+    assert drm_devices(ev) is None
+    facts = run([GpuSource()], ev.root, ev=ev)
+    assert facts.get("gpu.clients") == 1  # the descriptor walk found it
