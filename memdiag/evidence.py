@@ -92,6 +92,9 @@ class Evidence:
         # leads out: a snapshot does not change while it is read, and sources read many files
         # of one folder (proc/PID/*), so each folder's links are resolved once
         self._dirs: dict[str, str | None] = {}
+        #: what one source works out for others over this evidence (the process scan's ranking for
+        #: pss): one per evidence, so two diagnoses at once never share it
+        self.shared: dict[str, object] = {}
 
     # -- paths -------------------------------------------------------------------------------
 

@@ -18,6 +18,11 @@ from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 
 TOP_N = 10
+#: The scan keeps this many of the largest processes for the pss source (twice its budget of 32,
+#: so a few unreadable ones - pid 1 in a container - do not send it walking every process again).
+RANK_N = 64
+#: Key of the scan's :class:`Ranking` in ``Evidence.shared``.
+RANKING = "processes.ranking"
 #: A single /proc/PID read that makes no progress for this long is abandoned (it is stuck in
 #: the kernel, e.g. behind a hung process's mmap lock); the scan goes on with the next PID.
 STALL_SECONDS = 1.0
@@ -85,6 +90,8 @@ class ProcessesSource(Source):
             out.set("processes.rss_anon_total", acc.totals[1], origin)
             out.set("processes.rss_file_total", acc.totals[2], origin)
             out.set("processes.rss_shmem_total", acc.totals[3], origin)
+        ev.shared[RANKING] = Ranking(acc.largest(), acc.holding, acc.totals[0],
+                                     not (outcome.timed_out or outcome.not_started))
         out.set("processes.unreadable", len(outcome.errors) + len(outcome.timed_out) + len(outcome.not_started), origin)
         for pid in outcome.timed_out[:5]:
             out.problem(self.name, f"timed out reading process {pid}; skipped", f"{proc_root}/{pid}/status", "timeout")
@@ -106,13 +113,27 @@ class ProcessesSource(Source):
         out.set("processes.method", method, origin)
 
 
-class _Totals:
-    """Running sums over a process scan, and the TOP_N largest by RSS (ties: first seen first)."""
+class Ranking:
+    """What the scan tells the pss source: the largest processes, how many hold memory and their
+    summed RSS, and whether every process was read."""
 
-    __slots__ = ("count", "totals", "has_split", "names", "_heap")
+    __slots__ = ("largest", "holding", "rss_total", "complete")
+
+    def __init__(self, largest: list[tuple[int, str]], holding: int, rss_total: int, complete: bool) -> None:
+        self.largest = largest  # (rss bytes, pid), largest first, at most RANK_N, none without RSS
+        self.holding = holding  # processes with resident memory (kernel threads have none)
+        self.rss_total = rss_total
+        self.complete = complete
+
+
+class _Totals:
+    """Running sums over a process scan, and the RANK_N largest by RSS (ties: first seen first)."""
+
+    __slots__ = ("count", "holding", "totals", "has_split", "names", "_heap")
 
     def __init__(self) -> None:
         self.count = 0
+        self.holding = 0
         self.totals = [0, 0, 0, 0, 0]
         self.has_split = False
         self.names: set[str] = set()
@@ -129,13 +150,18 @@ class _Totals:
         rss = values[0] or 0  # kernel threads have no VmRSS
         entry = (rss, -self.count, int(pid), name)
         self.count += 1
-        if len(self._heap) < TOP_N:
+        if rss:
+            self.holding += 1
+        if len(self._heap) < RANK_N:
             heapq.heappush(self._heap, entry)
         elif entry > self._heap[0]:
             heapq.heapreplace(self._heap, entry)
 
     def top(self) -> list[tuple[int, str, int]]:
-        return [(pid, name, rss) for rss, _, pid, name in sorted(self._heap, reverse=True)]
+        return [(pid, name, rss) for rss, _, pid, name in sorted(self._heap, reverse=True)[:TOP_N]]
+
+    def largest(self) -> list[tuple[int, str]]:
+        return [(rss, str(pid)) for rss, _, pid, _ in sorted(self._heap, reverse=True) if rss]
 
 
 def _parse_status(data: bytes) -> tuple[str, list[int | None]]:

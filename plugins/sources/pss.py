@@ -2,8 +2,8 @@
 
 RSS counts a shared page in every process that maps it; PSS divides it among them, so summed PSS
 is what processes really use. But reading smaps_rollup walks the target's page tables under its
-mmap lock - on a host in trouble that is not free. So only the largest processes by RSS (from the
-cheap statm) are read, up to a budget in processes and in seconds, and the facts say how much of
+mmap lock - on a host in trouble that is not free. So only the largest processes by RSS (as the
+process scan ranked them, or from the cheap statm when it did not run) are read, up to a budget in processes and in seconds, and the facts say how much of
 all RSS the read ones cover.
 
 Reconciliation: summed over every process, Pss_Anon ~ AnonPages and Pss_File + Pss_Shmem ~ Mapped,
@@ -20,6 +20,7 @@ from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 
 from memdiag.plugins.sources._readers import PAGE, digits, is_pid, quiet_text
+from memdiag.plugins.sources.processes import RANKING, Ranking
 
 TOP = 10
 FIELDS = {"Rss": "rss", "Pss": "pss", "Pss_Anon": "pss_anon", "Pss_File": "pss_file",
@@ -52,7 +53,7 @@ FACTS = (
 
 class PssSource(Source):
     name = "pss"
-    after = ("meminfo",)
+    after = ("meminfo", "processes")
     facts = FACTS
     timeout = 4.0
     #: the budget: at most this many processes, this many seconds
@@ -62,29 +63,34 @@ class PssSource(Source):
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
         stop = time.monotonic() + self.budget_seconds
-        rss: list[tuple[int, str]] = []
-        scanned_all = True
-        for n, pid in enumerate(p for p in ev.listdir("proc") if is_pid(p)):
-            # The clock is asked every 64 processes: at 10,000 of them, every call shows.
-            if len(rss) >= self.max_statm or (not n % 64 and time.monotonic() > stop):
-                scanned_all = False
-                break
-            try:  # bytes, not text: a number's digits need no decoding
-                statm = ev.read_bytes(f"proc/{pid}/statm", limit=4096)
-            except Unreadable:
-                continue
-            parts = statm.split(None, 2) if statm else ()
-            resident = digits(parts[1]) if len(parts) >= 2 else None  # type: ignore[arg-type]
-            if resident:
-                rss.append((resident * PAGE, pid))
+        ranking = ev.shared.get(RANKING)
+        if isinstance(ranking, Ranking) and ranking.largest:
+            # The process scan ranked every process already; its list runs out only when more
+            # than half of the RANK_N largest fail to read (not root), and then statm is walked after all.
+            rss, holding, all_rss, scanned_all = ranking.largest, ranking.holding, ranking.rss_total, ranking.complete
+            more = holding > len(rss)
+            counted_from = ev.origin("proc/*/status")
+        else:
+            rss, scanned_all = self._statm_ranking(ev, stop)
+            holding, all_rss, more = len(rss), sum(r for r, _ in rss), False
+            counted_from = ev.origin("proc/*/statm")
         if not rss:
             return
-        rss.sort(reverse=True)
         totals = dict.fromkeys(FIELDS.values(), 0)
         rows, denied, covered = [], 0, 0
-        for rss_bytes, pid in rss:
-            if len(rows) >= self.max_processes or time.monotonic() > stop:
-                break
+        tried: set[str] = set()
+        i = 0
+        while len(rows) < self.max_processes and time.monotonic() <= stop:
+            if i == len(rss):
+                if not more:
+                    break
+                walked, walked_all = self._statm_ranking(ev, stop)
+                rss, more, i = [r for r in walked if r[1] not in tried], False, 0
+                scanned_all = scanned_all and walked_all
+                continue
+            rss_bytes, pid = rss[i]
+            i += 1
+            tried.add(pid)
             try:
                 raw = ev.read_text(f"proc/{pid}/smaps_rollup")
             except Unreadable as exc:
@@ -103,14 +109,13 @@ class PssSource(Source):
         if denied:
             out.problem(self.name, f"smaps_rollup of {denied} processes not readable "
                         "(permission: needs root or the process's own user)", origin, "permission")
-        out.set("pss.processes_total", len(rss), ev.origin("proc/*/statm"))
+        out.set("pss.processes_total", holding, counted_from)
         out.set("pss.processes_read", len(rows), origin)
         out.set("pss.denied", denied, origin)
         if not rows:
             return
-        all_rss = sum(r for r, _ in rss)
         out.set("pss.rss_coverage_ratio", covered / all_rss if all_rss else None, origin)
-        out.set("pss.complete", scanned_all and len(rows) == len(rss), origin)
+        out.set("pss.complete", scanned_all and len(rows) == holding, origin)
         for fact, key in (("pss.total_bytes", "pss"), ("pss.anon_bytes", "pss_anon"),
                           ("pss.file_bytes", "pss_file"), ("pss.shmem_bytes", "pss_shmem"),
                           ("pss.swap_pss_bytes", "swap_pss")):
@@ -123,6 +128,24 @@ class PssSource(Source):
                 r["process"] = comm.strip()
         out.set("pss.top", top, origin)
         self._reconcile(out, totals)
+
+    def _statm_ranking(self, ev: Evidence, stop: float) -> tuple[list[tuple[int, str]], bool]:
+        """(RSS bytes, pid) of every process holding memory, largest first, from statm; and
+        whether every process was looked at. Only when the process scan left no ranking."""
+        rss: list[tuple[int, str]] = []
+        for n, pid in enumerate(p for p in ev.listdir("proc") if is_pid(p)):
+            # The clock is asked every 64 processes: at 10,000 of them, every call shows.
+            if len(rss) >= self.max_statm or (not n % 64 and time.monotonic() > stop):
+                return sorted(rss, reverse=True), False
+            try:  # bytes, not text: a number's digits need no decoding
+                statm = ev.read_bytes(f"proc/{pid}/statm", limit=4096)
+            except Unreadable:
+                continue
+            parts = statm.split(None, 2) if statm else ()
+            resident = digits(parts[1]) if len(parts) >= 2 else None  # type: ignore[arg-type]
+            if resident:
+                rss.append((resident * PAGE, pid))
+        return sorted(rss, reverse=True), True
 
     def _reconcile(self, out: FactSet, totals: dict[str, int]) -> None:
         anon, mapped = out.get("meminfo.AnonPages"), out.get("meminfo.Mapped")

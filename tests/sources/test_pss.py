@@ -82,3 +82,35 @@ def test_live():
     facts = run_live([PssSource()])
     assert facts.get("pss.processes_read") >= 1  # at least this test process
     assert facts.get("pss.total_bytes") > MIB
+
+
+def status(name: str, rss_kb: int) -> str:
+    return f"Name:\t{name}\nUmask:\t0022\nState:\tS (sleeping)\nVmRSS:\t{rss_kb} kB\nRssAnon:\t{rss_kb} kB\n"
+
+
+def test_reuses_the_process_scans_ranking(tmp_path):
+    from memdiag.plugins.sources.processes import ProcessesSource
+
+    root = host(tmp_path)
+    for pid, name, rss in (("100", "postgres", 1048576), ("200", "sshd", 262144), ("300", "cron", 4096)):
+        (root / f"proc/{pid}/statm").unlink()  # only the scan's ranking can name them now
+        tree(root, {f"proc/{pid}/status": status(name, rss)})
+    tree(root, {"proc/2/status": "Name:\tkthreadd\n"})
+    (root / "proc/2/statm").unlink()
+    facts = run([PssSource(), ProcessesSource()], root)  # pss runs after processes
+    assert facts.get("pss.processes_read") == 3 and facts.get("pss.processes_total") == 3
+    assert facts.get("pss.complete") is True and facts.get("pss.rss_coverage_ratio") == 1.0
+    assert facts.origin("pss.processes_total").endswith("proc/*/status")
+
+
+def test_walks_statm_when_the_ranking_runs_out(tmp_path, monkeypatch):
+    from memdiag.plugins.sources import processes
+
+    monkeypatch.setattr(processes, "RANK_N", 1)  # the scan hands over postgres only
+    root = host(tmp_path)
+    for pid, name, rss in (("100", "postgres", 1048576), ("200", "sshd", 262144), ("300", "cron", 4096)):
+        tree(root, {f"proc/{pid}/status": status(name, rss)})
+    ev = Denying(str(root), {"proc/100/smaps_rollup"})
+    facts = run([PssSource(), processes.ProcessesSource()], root, ev=ev)
+    assert facts.get("pss.denied") == 1 and facts.get("pss.processes_read") == 2  # sshd, cron from statm
+    assert facts.get("pss.processes_total") == 3 and facts.get("pss.complete") is False
