@@ -40,6 +40,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _oom_reports(facts: FactSet) -> bool:
+    """An OOM-killer report is memory evidence of its own: the state of memory at the kill."""
+    count = facts.get("oom.report.count")
+    return isinstance(count, int) and count > 0
+
+
 def build(ev: Evidence, facts: FactSet, results: list[RuleResult], *, host: str, now: str) -> dict:
     """Assemble the document from the evidence, facts and rule results."""
     fired = [r for r in results if r.finding is not None]
@@ -55,9 +61,10 @@ def build(ev: Evidence, facts: FactSet, results: list[RuleResult], *, host: str,
                    "summary": f"{top['title']} ({top['confidence']})" + (
                        f"; {len(active) - 1} more finding(s)" if len(active) > 1 else ""),
                    "rule_id": top["rule_id"]}
-    elif not any(name in facts for name in _TOTALS):
+    elif not any(name in facts for name in _TOTALS) and not _oom_reports(facts):
         verdict = {"severity": "unknown", "rule_id": None,
-                   "summary": f"No memory evidence found in {ev.label}: no /proc/meminfo, free or top output"}
+                   "summary": f"No memory evidence found in {ev.label}: no /proc/meminfo, free or top output, "
+                              "no OOM-killer report"}
     else:
         skipped = sum(r.state == "skipped" for r in results)
         notes = [f"{len(findings)} finding(s) suppressed by overrides"] if findings else []

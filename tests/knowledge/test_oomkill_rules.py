@@ -46,7 +46,11 @@ CASES = {
     "k2.6.32-el6-slab-leak-innocent-victim-syslog.log": ({"oom-slab-holds-memory"}, {"oom-one-process-holds-memory"}),
     "k3.10-memcg-lxc-protected-mysqld-noprefix-mailwrapped.txt": (
         {"oom-cgroup-limit", "oom-score-adj-protected-consumer"}, set()),
-    "k3.10-pagefault-oom-24G-free-panic_on_oom.dmesg": ({"oom-kill-with-free-memory"}, {"oom-fragmentation"}),
+    "k3.0-mempolicy-numa-node0-noprefix-elided.txt": ({"oom-confined-to-numa-nodes"}, {"oom-kill-with-free-memory"}),
+    "k3.4-global-syslog-kernel-timestamps-first-of-many.log": ({"oom-anon-outside-tasks"},
+                                                               {"oom-one-process-holds-memory"}),
+    "k3.10-pagefault-oom-24G-free-panic_on_oom.dmesg": ({"oom-kill-with-free-memory"},
+                                                        {"oom-fragmentation", "oom-confined-to-numa-nodes"}),
     "k4.14-arm32-lowmem-order1-mailwrapped.txt": ({"oom-lowmem-exhausted"}, {"oom-fragmentation"}),
     "k4.2-sysrq-repeated-same-victim-timeline-snipped.dmesg": ({"oom-sysrq-manual", "oom-recurring-kills"},
                                                                {"oom-one-process-holds-memory"}),
@@ -55,7 +59,9 @@ CASES = {
     "k5.3-memcg-kubevirt-dmesg-T-elided.log": ({"oom-cgroup-limit"}, set()),
     "k5.3-memcg-leaker-printk-callerid.dmesg": ({"oom-cgroup-limit"}, set()),
     "k5.4-arm64-slab-kmemleak-no-killable-mailwrapped.txt": ({"oom-slab-holds-memory"}, set()),
-    "k6.12-arm64-rpi-global-noprefix-pager-cut.txt": ({"oom-one-process-holds-memory"}, {"oom-cgroup-limit"}),
+    "k5.8-cpuset-movable-node-indented.txt": ({"oom-confined-to-numa-nodes"}, {"oom-kill-with-free-memory"}),
+    "k6.12-arm64-rpi-global-noprefix-pager-cut.txt": ({"oom-one-process-holds-memory"},
+                                                      {"oom-cgroup-limit", "oom-anon-outside-tasks"}),
     "kunstated-memcg-docker-syslog-interleaved.log": ({"oom-cgroup-limit"}, set()),
 }
 
@@ -194,3 +200,15 @@ def test_every_fact_is_in_the_catalog():
     for name in ("oom.report.constraint", "oom.report.mem.slab_unreclaimable_bytes", "oom.timeline.median_interval_seconds",
                  "oom.report.free_order_max", "oom.report.victim_oom_score_adj"):
         assert name in proc.stdout, name
+
+
+def test_an_oom_report_alone_is_memory_evidence(tmp_path):
+    """A paste of just the start of a report (no kill, no /proc/meminfo) is still diagnosed:
+    the report is the state of memory at that moment, not 'no memory evidence'."""
+    head = (OOM / "k3.0-mempolicy-numa-node0-noprefix-elided.txt").read_text().splitlines()[:12]
+    paste = tmp_path / "ticket.txt"
+    paste.write_text("\n".join(head) + "\n")
+    doc = analyze(paste)
+    assert facts(doc)["oom.report.count"] == 1
+    assert doc["verdict"]["severity"] == "warning", doc["verdict"]
+    assert doc["verdict"]["rule_id"] == "oom-report-without-kill"
