@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Generic, Iterable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -33,14 +32,20 @@ class Deadline:
         return self.end is not None and time.monotonic() >= self.end
 
 
-@dataclass
 class Outcome(Generic[T, R]):
     """What :func:`bounded_map` achieved: results in item order, and what it gave up on."""
 
-    results: list[tuple[T, R]] = field(default_factory=list)
-    errors: list[tuple[T, BaseException]] = field(default_factory=list)
-    timed_out: list[T] = field(default_factory=list)  # stalled items, abandoned
-    not_started: list[T] = field(default_factory=list)  # left when the overall deadline passed
+    __slots__ = ("results", "errors", "timed_out", "not_started")
+
+    def __init__(self) -> None:
+        self.results: list[tuple[T, R]] = []
+        self.errors: list[tuple[T, BaseException]] = []
+        self.timed_out: list[T] = []  # stalled items, abandoned
+        self.not_started: list[T] = []  # left when the overall deadline passed
+
+    def __repr__(self) -> str:
+        return (f"Outcome(results={self.results!r}, errors={self.errors!r}, timed_out={self.timed_out!r}, "
+                f"not_started={self.not_started!r})")
 
 
 class _Worker(threading.Thread):

@@ -16,10 +16,10 @@ import errno
 import os
 import stat
 import threading
-from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from memdiag.errors import InputError
+from memdiag.facts import _Frozen
 
 #: Largest file read whole. Bigger ones (slabinfo on a huge host) must be streamed with lines().
 READ_LIMIT = 16 * 1024 * 1024
@@ -35,12 +35,16 @@ class Unreadable(InputError):
         self.kind = kind
 
 
-@dataclass(frozen=True, slots=True)
-class Captured:
+class Captured(_Frozen):
     """A captured command output (or a recognised chunk of pasted text) and where it was found."""
 
+    __slots__ = ("text", "origin")
     text: str
     origin: str
+
+    def __init__(self, text: str, origin: str) -> None:
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "origin", origin)
 
 
 def decode(data: bytes, origin: str) -> str:

@@ -24,13 +24,12 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from memdiag import __version__
 from memdiag.errors import UsageError
 from memdiag.expr import EvalError, Expr, ExprError, compile_expr
-from memdiag.facts import Catalog
+from memdiag.facts import Catalog, _Frozen, _Record
 
 SITE_FILE = "/etc/memdiag/overrides.yaml"
 ENV_VAR = "MEMDIAG_OVERRIDES"
@@ -38,16 +37,22 @@ SITE_LAYER = "site overrides"
 FILE_LIMIT = 1 << 20
 
 
-@dataclass(frozen=True)
-class RuleException:
+class RuleException(_Frozen):
     """Conditions under which a rule's finding is suppressed: hosts, a condition, or both."""
 
+    __slots__ = ("name", "reason", "where", "layer", "hosts", "when")
     name: str
     reason: str
     where: str  # PATH:LINE
     layer: str  # "site overrides", "overrides in rule pack NAME"
-    hosts: tuple[str, ...] = ()
-    when: Expr | None = None
+    hosts: tuple[str, ...]
+    when: Expr | None
+
+    def __init__(self, name: str, reason: str, where: str, layer: str, hosts: tuple[str, ...] = (),
+                 when: Expr | None = None) -> None:
+        for key, value in (("name", name), ("reason", reason), ("where", where), ("layer", layer),
+                           ("hosts", hosts), ("when", when)):
+            object.__setattr__(self, key, value)
 
     @property
     def origin(self) -> str:
@@ -85,21 +90,26 @@ def host_matches(host: str, patterns: tuple[str, ...] | list[str]) -> bool:
     return any(fnmatch.fnmatchcase(host, p.lower()) or fnmatch.fnmatchcase(short, p.lower()) for p in patterns)
 
 
-@dataclass
-class Tuning:
+class Tuning(_Record):
     """What one layer says about one rule."""
 
-    rule_id: str
-    path: str
-    line: int | None
-    layer: str
-    enabled: bool | None = None
-    reason: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
-    severity: Any = None  # a memdiag.ruleset.Ladder
-    exceptions: list[RuleException] = field(default_factory=list)
-    #: the line of each key ("severity", "params.min_bytes") when known
-    lines: dict[str, int] = field(default_factory=dict)
+    __slots__ = _FIELDS = ("rule_id", "path", "line", "layer", "enabled", "reason", "params", "severity",
+                           "exceptions", "lines")
+
+    def __init__(self, rule_id: str, path: str, line: int | None, layer: str, enabled: bool | None = None,
+                 reason: str = "", params: dict[str, Any] | None = None, severity: Any = None,
+                 exceptions: list[RuleException] | None = None, lines: dict[str, int] | None = None) -> None:
+        self.rule_id = rule_id
+        self.path = path
+        self.line = line
+        self.layer = layer
+        self.enabled = enabled
+        self.reason = reason
+        self.params: dict[str, Any] = {} if params is None else params
+        self.severity = severity  # a memdiag.ruleset.Ladder
+        self.exceptions: list[RuleException] = [] if exceptions is None else exceptions
+        #: the line of each key ("severity", "params.min_bytes") when known
+        self.lines: dict[str, int] = {} if lines is None else lines
 
     @property
     def where(self) -> str:

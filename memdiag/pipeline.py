@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
 from typing import Any, Hashable, Iterable, Sequence
 
 from memdiag import document, engine, ruleset, sources
@@ -22,7 +21,7 @@ from memdiag.bounded import Deadline
 from memdiag.engine import RuleResult
 from memdiag.errors import InputError, UsageError
 from memdiag.evidence import Evidence, live
-from memdiag.facts import Catalog, FactSet
+from memdiag.facts import Catalog, FactSet, _Record
 from memdiag.registry import Registry
 from memdiag.ruleset import RuleSet
 
@@ -33,12 +32,16 @@ DEFAULT_TIMEOUT = 20.0
 PASTED_LABEL = "pasted text"
 
 
-@dataclass
-class Diagnosis:
-    evidence: Evidence
-    facts: FactSet
-    results: list[RuleResult]
-    document: dict
+class Diagnosis(_Record):
+    """One diagnosis: the evidence read, its facts, every rule's result and the findings document."""
+
+    __slots__ = _FIELDS = ("evidence", "facts", "results", "document")
+
+    def __init__(self, evidence: Evidence, facts: FactSet, results: list[RuleResult], document: dict) -> None:
+        self.evidence = evidence
+        self.facts = facts
+        self.results = results
+        self.document = document
 
     @property
     def exit_code(self) -> int:

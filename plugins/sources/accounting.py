@@ -21,10 +21,9 @@ backport the changes, so the release string alone misleads):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 from memdiag.evidence import Evidence
-from memdiag.facts import UNKNOWN, FactSet
+from memdiag.facts import UNKNOWN, FactSet, _Record
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 from memdiag.units import format_bytes
@@ -34,17 +33,24 @@ _KERNEL_TERMS = ("Slab", "KernelStack", "ShadowCallStack", "PageTables", "SecPag
 _LRU = ("Active", "Inactive", "Unevictable")
 
 
-@dataclass
-class Accounting:
-    total: int
-    used: int
-    kernel: int
-    user: int
-    user_crosscheck: int | None
-    vmalloc_policy: str
-    vmalloc_used: int | None
-    formula: str
-    notes: list[str] = field(default_factory=list)
+class Accounting(_Record):
+    """Where used memory went by the accounting identity (memory-accounting.md section 3)."""
+
+    __slots__ = _FIELDS = ("total", "used", "kernel", "user", "user_crosscheck", "vmalloc_policy",
+                           "vmalloc_used", "formula", "notes")
+
+    def __init__(self, total: int, used: int, kernel: int, user: int, user_crosscheck: int | None,
+                 vmalloc_policy: str, vmalloc_used: int | None, formula: str,
+                 notes: list[str] | None = None) -> None:
+        self.total = total
+        self.used = used
+        self.kernel = kernel
+        self.user = user
+        self.user_crosscheck = user_crosscheck
+        self.vmalloc_policy = vmalloc_policy
+        self.vmalloc_used = vmalloc_used
+        self.formula = formula
+        self.notes: list[str] = [] if notes is None else notes
 
     @property
     def attributed(self) -> int:

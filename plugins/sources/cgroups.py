@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass, field
 
 from memdiag.evidence import Evidence, Unreadable
-from memdiag.facts import FactSet
+from memdiag.facts import FactSet, _Record
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 
@@ -69,12 +68,16 @@ FACTS = (
 )
 
 
-@dataclass
-class Layout:
-    version: str  # "v2" | "v1"
-    mount: str  # mount point relative to the evidence root, e.g. sys/fs/cgroup/memory
-    mount_root: str  # the cgroup path the mount shows at its top ("/" unless namespaced oddly)
-    files: dict = field(default_factory=dict)
+class Layout(_Record):
+    """Which cgroup hierarchy the evidence has and where it is mounted."""
+
+    __slots__ = _FIELDS = ("version", "mount", "mount_root", "files")
+
+    def __init__(self, version: str, mount: str, mount_root: str, files: dict | None = None) -> None:
+        self.version = version  # "v2" | "v1"
+        self.mount = mount  # mount point relative to the evidence root, e.g. sys/fs/cgroup/memory
+        self.mount_root = mount_root  # the cgroup path the mount shows at its top ("/" unless namespaced oddly)
+        self.files: dict = {} if files is None else files
 
 
 V2 = {"usage": "memory.current", "limit": "memory.max", "stat": "memory.stat", "events": "memory.events"}

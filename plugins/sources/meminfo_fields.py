@@ -10,21 +10,29 @@ the other, or they share pages). Adding two fields that overlap counts memory tw
 relation is symmetric, and the totals MemTotal, SwapTotal and VmallocTotal are not listed as
 overlapping everything they contain.
 
-Only ``dataclasses`` is imported: the meminfo source loads this table on every run.
+Only ``memdiag.facts`` (for its immutable record base) is imported: the meminfo source loads this
+table on every run, and a dataclass would cost the ``dataclasses`` import and a code generation.
 """
 
-from dataclasses import dataclass
+from memdiag.facts import _Frozen
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
+class Field(_Frozen):
     """One field: its name as the kernel prints it, kind, explanation, first kernel, overlaps."""
 
+    __slots__ = ("name", "kind", "doc", "since", "overlaps")
     name: str
     kind: str  # "bytes" (kB lines; memdiag stores bytes) or "count" (page or event counts)
     doc: str
-    since: str = ""
-    overlaps: tuple[str, ...] = ()
+    since: str
+    overlaps: tuple[str, ...]
+
+    def __init__(self, name: str, kind: str, doc: str, since: str = "", overlaps: tuple[str, ...] = ()) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "doc", doc)
+        object.__setattr__(self, "since", since)
+        object.__setattr__(self, "overlaps", overlaps)
 
 
 DOC_UNKNOWN_MEMINFO = (
