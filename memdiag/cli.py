@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from memdiag import __version__
 from memdiag.errors import EXIT_DELIVERY, EXIT_OK, EXIT_UNKNOWN, MemdiagError, UsageError
@@ -24,15 +24,44 @@ from memdiag.errors import EXIT_DELIVERY, EXIT_OK, EXIT_UNKNOWN, MemdiagError, U
 BUILTIN_COMMANDS = ("run", "analyze", "facts", "explain", "rules")
 
 
+def _columns() -> int:
+    """What ``shutil.get_terminal_size().columns`` says, without importing shutil (and with it
+    bz2 and lzma): argparse asks on every ``add_argument``, not only for help."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
+class _RawFormatter(_Formatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so usage errors get memdiag's exit code 3."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 def _common() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+    p = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
     g = p.add_argument_group("common options")
     g.add_argument("--format", "-f", default="text", help="report format: text, json, or one a plugin adds")
     g.add_argument("--rules", action="append", default=[], metavar="PATH", help="add rule files or folders")
@@ -266,10 +295,18 @@ def cmd_rules(args: argparse.Namespace, reg) -> int:
 
 # -- entry point ------------------------------------------------------------------------------
 
-def build_parser(reg) -> argparse.ArgumentParser:
+def command_names(reg) -> list[str]:
+    """Every subcommand: the built-ins, then those plugins add."""
+    return [*BUILTIN_COMMANDS, *(n for n in sorted(reg.commands) if n not in BUILTIN_COMMANDS)]
+
+
+def build_parser(reg, only: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line. With ``only``, the other subcommands are listed (name and help,
+    as ``--help`` shows them) but not built: building every one costs ~3 ms of each run."""
+    wanted = None if only is None else set(only)
     common = _common()
     parser = _Parser(prog="memdiag", description="Find where a Linux host's memory went.",
-                     parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+                     parents=[common], formatter_class=_RawFormatter,
                      epilog="Exit codes: 0 ok/info, 1 warning, 2 critical, 3 memdiag could not run, "
                             "4 invalid rules; 5/6/7 ok/warning/critical but findings not delivered "
                             "(kept in the outbox).")
@@ -277,6 +314,9 @@ def build_parser(reg) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     def add(name: str, help: str, run: Callable, configure: Callable | None = None) -> None:
+        if wanted is not None and name not in wanted:
+            sub.add_parser(name, help=help)  # listed, never parsed with
+            return
         p = sub.add_parser(name, help=help, parents=[common], description=help)
         if configure:
             configure(p)
@@ -309,7 +349,7 @@ def build_parser(reg) -> argparse.ArgumentParser:
 
 def _preparse(argv: list[str]) -> argparse.Namespace:
     """Plugin options must be known before plugins load (which defines the subcommands)."""
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
     pre.add_argument("--plugins-dir", action="append", default=[])
     pre.add_argument("-p", dest="plugin_flags", action="append", default=[])
     pre.add_argument("--strict-plugins", action="store_true")
@@ -326,13 +366,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         reg = load_registry(_preparse(argv))
-        parser = build_parser(reg)
-        commands = parser._subparsers._group_actions[0].choices
+        commands = command_names(reg)
         if argv and not argv[0].startswith("-") and argv[0] not in commands:
             raise UsageError(f"unknown command '{argv[0]}' (commands: {', '.join(sorted(commands))})")
         if not any(a in commands for a in argv if not a.startswith("-")) \
                 and not any(a in ("-h", "--help", "--version") for a in argv):
             argv.insert(0, "run")
+        # Only the subcommands argv names are built: argparse can pick no other.
+        parser = build_parser(reg, only=[a for a in argv if a in commands])
         args = parser.parse_args(argv)
         args.registry = reg
         return args.handler(args, reg)
