@@ -7,23 +7,28 @@ change or hide the diagnosis: it comes back as one-line messages and exit code 5
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
 from memdiag.errors import EXIT_DELIVERY, EXIT_OK, MemdiagError
+from memdiag.facts import _Record
 
 if TYPE_CHECKING:
     from memdiag.delivery.engine import SinkResult
 
 
-@dataclass
-class DeliveryReport:
+class DeliveryReport(_Record):
     """What delivery achieved: ``lines`` (one-line messages, without a ``memdiag:`` prefix) go
-    to stderr; ``exit_code`` is 0 or 5."""
+    to stderr; ``exit_code`` is 0 or 5. Written out, not a dataclass: every run imports this
+    module, and building a dataclass (with its imports) costs ~7 ms of start-up."""
 
-    exit_code: int = EXIT_OK
-    lines: list[str] = field(default_factory=list)
-    results: dict[str, "SinkResult"] = field(default_factory=dict)
+    __slots__ = ("exit_code", "lines", "results")
+    _FIELDS = __slots__
+
+    def __init__(self, exit_code: int = EXIT_OK, lines: list[str] | None = None,
+                 results: dict[str, "SinkResult"] | None = None) -> None:
+        self.exit_code = exit_code
+        self.lines = [] if lines is None else lines
+        self.results = {} if results is None else results
 
     def fail(self, line: str) -> "DeliveryReport":
         self.lines.append(line)
