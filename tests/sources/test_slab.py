@@ -88,3 +88,33 @@ def test_a_cache_listed_twice_does_not_break_the_ranking(tmp_path):
     root = tree(tmp_path, {"proc/slabinfo": "slabinfo - version: 2.1\n" + line * 30})
     facts = run([SlabSource()], root)
     assert facts.get("slab.caches") == 30 and len(facts.get("slab.top")) == 10
+
+
+def _meminfo(vmalloc_used_kb: int, chunk_kb: int) -> str:
+    return (f"MemTotal: 16384000 kB\nMemFree: 8000000 kB\nVmallocTotal: 34359738367 kB\n"
+            f"VmallocUsed: {vmalloc_used_kb} kB\nVmallocChunk: {chunk_kb} kB\n")
+
+
+def test_small_vmalloc_on_53_and_later_is_taken_from_meminfo_without_reading_vmallocinfo(tmp_path):
+    from memdiag.plugins.sources.meminfo import MeminfoSource
+
+    vmallocinfo = (S / "live-6.18" / "proc" / "vmallocinfo").read_text()
+    root = tree(tmp_path, {"proc/meminfo": _meminfo(40960, 0), "proc/vmallocinfo": vmallocinfo})
+    # the file would be refused if it were read: the gate, not the permission, keeps it unread
+    facts = run([MeminfoSource(), VmallocSource()], root, ev=Denying(str(root), {"proc/vmallocinfo"}))
+    assert facts.get("vmalloc.used_bytes") == 40960 * KIB
+    assert "vmallocinfo not read" in facts.origin("vmalloc.used_bytes")
+    assert "vmalloc.top_callers" not in facts and facts.problems == []
+
+
+def test_vmallocinfo_is_read_when_vmalloc_is_large_or_meminfo_cannot_say(tmp_path):
+    from memdiag.plugins.sources.meminfo import MeminfoSource
+
+    vmallocinfo = (S / "live-6.18" / "proc" / "vmallocinfo").read_text()
+    for used_kb, chunk_kb in ((2 << 20, 0),  # 2 GiB on 5.3+: worth naming its callers
+                              (0, 0),  # 4.4-5.2: VmallocUsed is always 0
+                              (40960, 1 << 30)):  # before 4.4: address space, not RAM
+        root = tree(tmp_path / f"{used_kb}-{chunk_kb}", {"proc/meminfo": _meminfo(used_kb, chunk_kb),
+                                                         "proc/vmallocinfo": vmallocinfo})
+        facts = run([MeminfoSource(), VmallocSource()], root)
+        assert facts.get("vmalloc.used_bytes") == 14708736 and facts.get("vmalloc.top_callers"), (used_kb, chunk_kb)
