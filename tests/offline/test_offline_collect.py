@@ -44,7 +44,7 @@ def fake_root(tmp_path):
     (root / "proc/42/status").write_text("Name:\tvmtoolsd\nPid:\t42\nVmRSS:\t 1548 kB\n")
     (root / "proc/sys/kernel/hostname").write_text("centos7\n")
     (root / "proc/sys/kernel/osrelease").write_text("3.10.0-693.el7.x86_64\n")
-    (root / "proc/slabinfo").mkdir()  # reading it fails, live and in the capture alike
+    (root / "proc/vmallocinfo").mkdir()  # reading it fails, live and in the capture alike
     return root
 
 
@@ -76,8 +76,8 @@ def test_capture_reanalyzes_like_the_live_run(reg, fake_root, tmp_path, monkeypa
     assert cap_facts.get("meminfo.MemTotal") == 7994080 * 1024
     assert cap_facts.origin("meminfo.MemTotal").startswith(f"{out}:memdiag-capture-centos7-")
     # the failed read is replayed with its reason, naming the file inside the capture
-    slab = [p for p in cap_facts.problems if "slabinfo" in p.path]
-    assert slab and "Is a directory" in slab[0].message
+    failed = [p for p in cap_facts.problems if "vmallocinfo" in p.path]
+    assert failed and "Is a directory" in failed[0].message
 
 
 def test_metadata_and_secrets(fake_root, tmp_path, monkeypatch, capsys):
@@ -93,7 +93,7 @@ def test_metadata_and_secrets(fake_root, tmp_path, monkeypatch, capsys):
     assert meta["host"] == "centos7" and meta["kernel"] == "3.10.0-693.el7.x86_64"
     assert {"path": "proc/meminfo", "size": 1226} in meta["files"]
     assert "1" in meta["listings"]["proc"] and "meminfo" in meta["listings"]["proc"]
-    assert any(u["path"] == "proc/slabinfo" for u in meta["unreadable"])
+    assert any(u["path"] == "proc/vmallocinfo" for u in meta["unreadable"])
     assert b"hunter2" not in blob and b"AWS_SECRET" not in blob
     assert environ == b"container=podman\0" and "proc/1/environ" in meta["redacted"]
 
@@ -119,8 +119,8 @@ def test_streamed_file_recorded_as_read_and_failures_recorded(fake_root):
     lines.close()  # the source stopped early
     assert ev.files["proc/vmstat"].decode().splitlines() == first and "proc/vmstat" in ev.partial
     with pytest.raises(Unreadable):
-        ev.read_bytes("proc/slabinfo")
-    assert ev.unreadable["proc/slabinfo"][0] == "Is a directory"
+        ev.read_bytes("proc/vmallocinfo")
+    assert ev.unreadable["proc/vmallocinfo"][0] == "Is a directory"
     ev.close()
     ev.read_bytes("proc/meminfo")  # an abandoned source finishing late records nothing
     assert "proc/meminfo" not in ev.files

@@ -118,3 +118,20 @@ def test_vmallocinfo_is_read_when_vmalloc_is_large_or_meminfo_cannot_say(tmp_pat
                                                          "proc/vmallocinfo": vmallocinfo})
         facts = run([MeminfoSource(), VmallocSource()], root)
         assert facts.get("vmalloc.used_bytes") == 14708736 and facts.get("vmalloc.top_callers"), (used_kb, chunk_kb)
+
+
+def test_small_slab_is_taken_from_meminfo_without_parsing_slabinfo(tmp_path):
+    from memdiag.plugins.sources.meminfo import MeminfoSource
+
+    slabinfo = (S / "live-6.18" / "proc" / "slabinfo").read_text()
+    small = "MemTotal: 16384000 kB\nMemFree: 8000000 kB\nSlab: 97916 kB\n"
+    root = tree(tmp_path / "small", {"proc/meminfo": small, "proc/slabinfo": slabinfo,
+                                     "proc/sys/fs/dentry-state": "58331 10343 45 0 0 0\n"})
+    facts = run([MeminfoSource(), SlabSource()], root, ev=Denying(str(root), {"proc/slabinfo"}))
+    assert facts.get("slab.total_bytes") == 97916 * KIB and "slabinfo not read" in facts.origin("slab.total_bytes")
+    assert "slab.top" not in facts and facts.problems == []
+    assert facts.get("slab.dentries") == 58331  # dentry-state is still read: it is one line
+    large = small.replace("Slab: 97916 kB", "Slab: 3145728 kB")
+    root = tree(tmp_path / "large", {"proc/meminfo": large, "proc/slabinfo": slabinfo})
+    facts = run([MeminfoSource(), SlabSource()], root)
+    assert facts.get("slab.largest_name") == "ext4_inode_cache" and facts.get("slab.total_bytes") == 100265984

@@ -58,7 +58,7 @@ def test_a_fifo_in_a_live_root_does_not_block_either(tmp_path):
 
 def test_fifos_in_a_captured_folder_end_in_a_clear_report_via_the_cli(tmp_path):
     write_tree(tmp_path, {"proc/meminfo": SEED.joinpath("meminfo").read_text()})
-    for rel in ("proc/vmstat", "proc/slabinfo", "proc/modules", "top.txt"):
+    for rel in ("proc/vmstat", "proc/vmallocinfo", "proc/modules", "top.txt"):
         os.mkfifo(tmp_path / rel)
     proc = subprocess.run([sys.executable, "-m", "memdiag", "analyze", str(tmp_path), "--format", "json",
                            "--no-sinks"], capture_output=True, text=True, timeout=120, cwd=REPO)
@@ -66,7 +66,7 @@ def test_fifos_in_a_captured_folder_end_in_a_clear_report_via_the_cli(tmp_path):
     doc = json.loads(proc.stdout)
     assert proc.returncode == 1  # the unaccounted-memory warning still comes through
     refused = {p["path"] for p in doc["problems"] if "not a regular file" in p["message"]}
-    assert {str(tmp_path / r) for r in ("proc/vmstat", "proc/slabinfo", "proc/modules")} <= refused
+    assert {str(tmp_path / r) for r in ("proc/vmstat", "proc/vmallocinfo", "proc/modules")} <= refused
 
 
 # -- reads that hang -----------------------------------------------------------------------------

@@ -57,7 +57,10 @@ def test_a_live_run_fits_in_64_mib_cold_and_warm(env, record_property):
 
 
 def test_huge_slabinfo_and_vmallocinfo_are_streamed_not_read_whole(tmp_path, env):
-    root = write_tree(tmp_path / "host", {"proc/meminfo": SEED_MEMINFO, "sys/kernel/mm/.keep": ""})
+    # 4 GiB of slab: enough for /proc/slabinfo to be worth reading
+    meminfo = SEED_MEMINFO.replace("Slab:             143220 kB", "Slab:            4194304 kB")
+    assert meminfo != SEED_MEMINFO
+    root = write_tree(tmp_path / "host", {"proc/meminfo": meminfo, "sys/kernel/mm/.keep": ""})
     size = 24 * 1024 * 1024  # past the 16 MiB whole-file limit: reading it whole would be refused
     with open(root / "proc/slabinfo", "w") as f:
         f.write(SLABINFO_HEAD)
