@@ -52,9 +52,18 @@ VMALLOC_FACTS = (
 )
 
 
-#: Below this much slab (meminfo's Slab) /proc/slabinfo is not parsed: no slab rule can fire
-#: (the smallest threshold is 1 GiB), and the parse and the sysfs flags cost ~3 ms of every run.
-SMALL_SLAB = 256 << 20
+#: Below these (meminfo's SUnreclaim and SReclaimable, else Slab) /proc/slabinfo is not parsed:
+#: no slab rule can fire (they start at 1 GiB unreclaimable, 2 GiB reclaimable), and the parse
+#: and the sysfs flags cost ~3 ms of every run.
+SMALL_UNRECLAIMABLE = 256 << 20
+SMALL_RECLAIMABLE = 1 << 30
+
+
+def _small(out: FactSet) -> bool:
+    unreclaimable, reclaimable = out.get("meminfo.SUnreclaim"), out.get("meminfo.SReclaimable")
+    if isinstance(unreclaimable, int) and isinstance(reclaimable, int):
+        return unreclaimable < SMALL_UNRECLAIMABLE and reclaimable < SMALL_RECLAIMABLE
+    return out.get("meminfo.Slab") < SMALL_UNRECLAIMABLE  # before 2.6.19: Slab alone
 
 
 class SlabSource(Source):
@@ -64,9 +73,9 @@ class SlabSource(Source):
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
         slab = out.get("meminfo.Slab")
-        if isinstance(slab, int) and slab < SMALL_SLAB:
+        if isinstance(slab, int) and _small(out):
             out.set("slab.total_bytes", slab, f"{out.origin('meminfo.Slab')} Slab "
-                    f"(under {SMALL_SLAB >> 20} MiB: /proc/slabinfo not read)")
+                    "(too little slab to matter: /proc/slabinfo not read)")
             self._dentries(ev, out)
             return
         rows, total, count = self._slabinfo(ev, out)

@@ -124,7 +124,7 @@ def test_small_slab_is_taken_from_meminfo_without_parsing_slabinfo(tmp_path):
     from memdiag.plugins.sources.meminfo import MeminfoSource
 
     slabinfo = (S / "live-6.18" / "proc" / "slabinfo").read_text()
-    small = "MemTotal: 16384000 kB\nMemFree: 8000000 kB\nSlab: 97916 kB\n"
+    small = "MemTotal: 16384000 kB\nMemFree: 8000000 kB\nSlab: 97916 kB\n"  # before 2.6.19: Slab alone
     root = tree(tmp_path / "small", {"proc/meminfo": small, "proc/slabinfo": slabinfo,
                                      "proc/sys/fs/dentry-state": "58331 10343 45 0 0 0\n"})
     facts = run([MeminfoSource(), SlabSource()], root, ev=Denying(str(root), {"proc/slabinfo"}))
@@ -135,3 +135,17 @@ def test_small_slab_is_taken_from_meminfo_without_parsing_slabinfo(tmp_path):
     root = tree(tmp_path / "large", {"proc/meminfo": large, "proc/slabinfo": slabinfo})
     facts = run([MeminfoSource(), SlabSource()], root)
     assert facts.get("slab.largest_name") == "ext4_inode_cache" and facts.get("slab.total_bytes") == 100265984
+
+
+def test_slabinfo_is_read_when_either_kind_of_slab_could_matter(tmp_path):
+    from memdiag.plugins.sources.meminfo import MeminfoSource
+
+    slabinfo = (S / "live-6.18" / "proc" / "slabinfo").read_text()
+    base = "MemTotal: 16384000 kB\nMemFree: 8000000 kB\n"
+    for n, (unrec_kb, rec_kb, read) in enumerate(((50000, 600000, False),  # 650 MiB of mostly dentries
+                                                  (400000, 100000, True),  # unreclaimable growing
+                                                  (50000, 3000000, True))):  # 3 GiB of dentries
+        meminfo = base + f"Slab: {unrec_kb + rec_kb} kB\nSReclaimable: {rec_kb} kB\nSUnreclaim: {unrec_kb} kB\n"
+        root = tree(tmp_path / str(n), {"proc/meminfo": meminfo, "proc/slabinfo": slabinfo})
+        facts = run([MeminfoSource(), SlabSource()], root)
+        assert ("slab.top" in facts) is read, (unrec_kb, rec_kb)

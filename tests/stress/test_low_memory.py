@@ -57,8 +57,9 @@ def test_a_live_run_fits_in_64_mib_cold_and_warm(env, record_property):
 
 
 def test_huge_slabinfo_and_vmallocinfo_are_streamed_not_read_whole(tmp_path, env):
-    # 4 GiB of slab: enough for /proc/slabinfo to be worth reading
-    meminfo = SEED_MEMINFO.replace("Slab:             143220 kB", "Slab:            4194304 kB")
+    # 512 MiB of unreclaimable slab: enough for /proc/slabinfo to be worth reading
+    meminfo = SEED_MEMINFO.replace("Slab:             143220 kB", "Slab:             611008 kB") \
+        .replace("SUnreclaim:        56500 kB", "SUnreclaim:       524288 kB")
     assert meminfo != SEED_MEMINFO
     root = write_tree(tmp_path / "host", {"proc/meminfo": meminfo, "sys/kernel/mm/.keep": ""})
     size = 24 * 1024 * 1024  # past the 16 MiB whole-file limit: reading it whole would be refused

@@ -83,9 +83,10 @@ def _vmalloc_gated() -> bool:
 
 def _slab_gated() -> bool:
     """This host's slab is small, so /proc/slabinfo is not read."""
-    from memdiag.plugins.sources.slab import SMALL_SLAB
+    from memdiag.plugins.sources.slab import SMALL_RECLAIMABLE, SMALL_UNRECLAIMABLE
 
-    return _meminfo_kb().get("Slab", 0) * 1024 < SMALL_SLAB
+    kb = _meminfo_kb()
+    return kb["SUnreclaim"] * 1024 < SMALL_UNRECLAIMABLE and kb["SReclaimable"] * 1024 < SMALL_RECLAIMABLE
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="compares a root run with an unprivileged one: needs root")
