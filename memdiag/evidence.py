@@ -99,6 +99,9 @@ class Evidence:
         #: what one source works out for others over this evidence (the process scan's ranking for
         #: pss): one per evidence, so two diagnoses at once never share it
         self.shared: dict[str, object] = {}
+        #: read everything a source can use, even detail it would skip as too small to matter
+        #: (``memdiag collect``: a capture is analysed later, perhaps with other thresholds)
+        self.thorough = False
 
     # -- paths -------------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ class RecordingEvidence(Evidence):
 
     def __init__(self, root: str = "/", *, with_cmdlines: bool = False, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         super().__init__(root, kind="live")
+        self.thorough = True  # a capture keeps slabinfo, vmallocinfo ... however small they are
         self.with_cmdlines = with_cmdlines
         self.max_bytes = max_bytes
         self.files: dict[str, bytes] = {}

@@ -73,7 +73,7 @@ class SlabSource(Source):
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
         slab = out.get("meminfo.Slab")
-        if isinstance(slab, int) and _small(out):
+        if isinstance(slab, int) and _small(out) and not ev.thorough:
             out.set("slab.total_bytes", slab, f"{out.origin('meminfo.Slab')} Slab "
                     "(too little slab to matter: /proc/slabinfo not read)")
             self._dentries(ev, out)
@@ -175,7 +175,7 @@ class VmallocSource(Source):
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
         used, chunk = out.get("meminfo.VmallocUsed"), out.get("meminfo.VmallocChunk")
-        if chunk == 0 and isinstance(used, int) and 0 < used < SMALL_VMALLOC:
+        if chunk == 0 and isinstance(used, int) and 0 < used < SMALL_VMALLOC and not ev.thorough:
             # 5.3+ (VmallocChunk 0, VmallocUsed counting pages): meminfo already has the figure
             out.set("vmalloc.used_bytes", used, f"{out.origin('meminfo.VmallocUsed')} VmallocUsed "
                     f"(under {SMALL_VMALLOC >> 20} MiB: /proc/vmallocinfo not read)")

@@ -142,3 +142,16 @@ def test_collect_this_host_and_analyze_it(reg, tmp_path, monkeypatch, capsys):
     assert cli.main(["analyze", str(out), "--format", "json", "--no-sinks"]) in (0, 1, 2)
     doc = json.loads(capsys.readouterr().out)
     assert doc["host"] == os.uname().nodename
+
+
+def test_a_capture_keeps_detail_a_diagnosis_would_skip_as_too_small(fake_root, tmp_path, monkeypatch, capsys):
+    """The founding case's 140 MiB of slab is too little for a diagnosis to parse /proc/slabinfo,
+    but a capture is analysed later, perhaps with lower thresholds: collect reads it anyway."""
+    (fake_root / "proc/slabinfo").write_text("slabinfo - version: 2.1\n"
+                                             "dentry 100 100 192 21 1 : tunables 0 0 0 : slabdata 10 10 0\n")
+    out = tmp_path / "cap.tar.gz"
+    run_collect(monkeypatch, capsys, fake_root, out)
+    with tarfile.open(out) as tar:
+        assert any(name.endswith("/proc/slabinfo") for name in tar.getnames())
+    live_facts = collect(registry.load(autoload=False).sources, live(str(fake_root)), deadline=Deadline(20))
+    assert "slab.top" not in live_facts  # the diagnosis itself skipped it
