@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -15,3 +17,18 @@ def validate_document(doc: dict) -> None:
 
     schema = json.loads((REPO / "schemas" / "findings.schema.json").read_text())
     jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(doc)
+
+
+def make_tar(path, members, mode: str = "w:gz") -> str:
+    """Write a tar archive of ``members``: (TarInfo fields as a dict with at least ``name``,
+    bytes or None for members without data: folders, links, devices)."""
+    with tarfile.open(path, mode) as tar:
+        for spec, data in members:
+            info = tarfile.TarInfo(spec["name"])
+            for key, value in spec.items():
+                if key != "name":
+                    setattr(info, key, value)
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return str(path)

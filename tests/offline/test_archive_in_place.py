@@ -3,7 +3,6 @@ archive extracted to disk: same findings document, same reads, same refusals of 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tarfile
@@ -19,21 +18,9 @@ from memdiag.evidence import Unreadable
 from memdiag.plugins import inputs
 from memdiag.plugins.inputs._evidence import ArchiveEvidence, OfflineEvidence
 
+from testkit import make_tar
+
 SOS = Path(__file__).parent.parent / "fixtures" / "offline" / "sos" / "sosreport-centos7-mini"
-
-
-def make_tar(path, members, mode="w:gz"):
-    """members: (TarInfo fields, bytes or None)."""
-    with tarfile.open(path, mode) as tar:
-        for spec, data in members:
-            info = tarfile.TarInfo(spec["name"])
-            for key, value in spec.items():
-                if key != "name":
-                    setattr(info, key, value)
-            if data is not None:
-                info.size = len(data)
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    return str(path)
 
 
 def member(name, data=b"x\n"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import tarfile
@@ -12,21 +11,7 @@ import pytest
 from memdiag.archive import Limits, compression, extract, extracted, is_archive
 from memdiag.errors import InputError
 
-
-def make_tar(path, members, mode="w:gz"):
-    """members: (TarInfo-ish dict, bytes|None)."""
-    with tarfile.open(path, mode) as tar:
-        for spec, data in members:
-            info = tarfile.TarInfo(spec["name"])
-            for key, value in spec.items():
-                if key != "name":
-                    setattr(info, key, value)
-            if data is not None:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-            else:
-                tar.addfile(info)
-    return str(path)
+from testkit import make_tar
 
 
 def reg(name, data=b"x\n"):
