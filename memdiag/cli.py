@@ -302,9 +302,10 @@ def command_names(reg) -> list[str]:
     return [*BUILTIN_COMMANDS, *(n for n in sorted(reg.commands) if n not in BUILTIN_COMMANDS)]
 
 
-def build_parser(reg, only: Iterable[str] | None = None) -> argparse.ArgumentParser:
+def build_parser(reg, only: Iterable[str] | None = None, *, listed: bool = True) -> argparse.ArgumentParser:
     """The whole command line. With ``only``, the other subcommands are listed (name and help,
-    as ``--help`` shows them) but not built: building every one costs ~3 ms of each run."""
+    as ``--help`` shows them; not even that unless ``listed``) but not built: building every
+    one costs ~3 ms of each run, listing them ~1 ms."""
     wanted = None if only is None else set(only)
     common = _common()
     parser = _Parser(prog="memdiag", description="Find where a Linux host's memory went.",
@@ -317,7 +318,8 @@ def build_parser(reg, only: Iterable[str] | None = None) -> argparse.ArgumentPar
 
     def add(name: str, help: str, run: Callable, configure: Callable | None = None) -> None:
         if wanted is not None and name not in wanted:
-            sub.add_parser(name, help=help)  # listed, never parsed with
+            if listed:
+                sub.add_parser(name, help=help)  # listed, never parsed with
             return
         p = sub.add_parser(name, help=help, parents=[common], description=help)
         if configure:
@@ -374,8 +376,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not any(a in commands for a in argv if not a.startswith("-")) \
                 and not any(a in ("-h", "--help", "--version") for a in argv):
             argv.insert(0, "run")
-        # Only the subcommands argv names are built: argparse can pick no other.
-        parser = build_parser(reg, only=[a for a in argv if a in commands])
+        # Only the subcommands argv names are built: argparse can pick no other. The rest are
+        # listed only for --help (unknown commands were refused above).
+        parser = build_parser(reg, only=[a for a in argv if a in commands],
+                              listed=any(a in ("-h", "--help") for a in argv))
         args = parser.parse_args(argv)
         args.registry = reg
         return args.handler(args, reg)

@@ -173,3 +173,16 @@ def test_memory_bar_is_exact_and_bounded_for_any_sizes():
     assert sum(_cells([1] * 200, 76)) == 76  # more parts than cells
     assert _cells([10**18, 1, 10**15], 76) == [76, 0, 0]  # absurd sizes: instant, still 76 wide
     assert _cells([], 76) == []
+
+
+def test_help_lists_every_command_though_a_run_builds_only_its_own(memdiag):
+    """Subcommands other than the one run are not even listed unless help is asked for."""
+    r = memdiag("--help")
+    assert r.code == 0, r.err
+    for name in ("run", "analyze", "facts", "explain", "rules", "collect", "diff", "check", "plugins", "sinks"):
+        assert name in r.out
+    r = memdiag("run", "--help")
+    assert r.code == 0 and "--no-sinks" in r.out
+    r = memdiag("run", "--no-such-option")
+    assert r.code == 3 and r.err.strip().count("\n") == 0, r.err
+    assert "--no-such-option" in r.err
