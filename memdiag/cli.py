@@ -266,8 +266,8 @@ def cmd_explain(args: argparse.Namespace, reg) -> int:
     hint = None if cat.is_exact(args.name) else cat.suggest(args.name)
     if rule is None and (spec is None or hint):
         raise UsageError(f"no fact or rule named '{args.name}'" + (f"; did you mean '{hint}'?" if hint else ""))
-    diag = pipeline.diagnose_source(args.input or "/", registry=reg, rules=rs, live_root=not args.input,
-                                    timeout=args.timeout)
+    diag = pipeline.diagnose_source(args.input or os.environ.get("MEMDIAG_ROOT", "/"), registry=reg, rules=rs,
+                                    live_root=not args.input, timeout=args.timeout)
     ev = diag.evidence
     where = "this host" if ev.live else ev.label
     if rule is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from testkit import validate_document
 
@@ -186,3 +187,10 @@ def test_help_lists_every_command_though_a_run_builds_only_its_own(memdiag):
     r = memdiag("run", "--no-such-option")
     assert r.code == 3 and r.err.strip().count("\n") == 0, r.err
     assert "--no-such-option" in r.err
+
+
+def test_explain_reads_the_host_memdiag_root_names_as_run_does(memdiag):
+    root = Path(__file__).parent / "fleet" / "hosts" / "vmware-guest"
+    r = memdiag("explain", "meminfo.MemTotal", env={"MEMDIAG_ROOT": str(root)})
+    assert r.code == 0, r.err
+    assert "[8185937920 bytes]" in r.out and str(root / "proc" / "meminfo") in r.out
