@@ -213,8 +213,8 @@ def _replay(rule: "Rule", test: dict) -> tuple[str, list[tuple[str, str]]]:
     from memdiag.ruleset import param_value
 
     reg = _registry()
-    facts = ruletest._facts_for(test, rule, reg)
-    previous = ruletest._factset(test["previous"], reg, "previous") if "previous" in test else None
+    facts = ruletest.facts_for(test, rule, reg)
+    previous = ruletest.factset(test["previous"], reg, "previous") if "previous" in test else None
     saved = dict(rule.params)
     rule.params.update({k: param_value(v) for k, v in (test.get("params") or {}).items()})
     try:

@@ -35,7 +35,8 @@ class TestOutcome:
     line: int | None = None
 
 
-def _factset(values: dict[str, Any], registry: Registry, origin: str) -> FactSet:
+def factset(values: dict[str, Any], registry: Registry, origin: str) -> FactSet:
+    """A test's given facts (``facts:`` or ``previous:``), numbers in the units params accept."""
     out = FactSet(registry.catalog)
     for name, value in values.items():
         spec = out.catalog.get(name)
@@ -45,9 +46,11 @@ def _factset(values: dict[str, Any], registry: Registry, origin: str) -> FactSet
     return out
 
 
-def _facts_for(test: dict, rule: Rule, registry: Registry) -> FactSet:
+def facts_for(test: dict, rule: Rule, registry: Registry) -> FactSet:
+    """The facts a rule test runs on: its ``facts``, or its ``input`` files or ``fixture`` read by
+    every source (the pytest plugin replays a failed test through this too)."""
     if "facts" in test:
-        return _factset(test["facts"], registry, f"test {test['name']!r}")
+        return factset(test["facts"], registry, f"test {test['name']!r}")
     if "input" in test:
         with tempfile.TemporaryDirectory(prefix="memdiag-ruletest-") as tmp:
             overlay = {k: Captured(v, f"{rule.path}: test {test['name']!r}: {k}") for k, v in test["input"].items()}
@@ -60,7 +63,7 @@ def _facts_for(test: dict, rule: Rule, registry: Registry) -> FactSet:
         with tempfile.TemporaryDirectory(prefix="memdiag-ruletest-") as tmp:
             ev = open_input(path, registry, tmp)
             return sources.collect(registry.sources, ev, deadline=Deadline(10), catalog=registry.catalog)
-    return _factset({}, registry, "test")
+    return factset({}, registry, "test")
 
 
 def run_test(rule: Rule, test: dict, registry: Registry) -> TestOutcome:
@@ -74,8 +77,8 @@ def run_test(rule: Rule, test: dict, registry: Registry) -> TestOutcome:
 def _run_test(rule: Rule, test: dict, registry: Registry) -> TestOutcome:
     name = test.get("name", "?")
     try:
-        facts = _facts_for(test, rule, registry)
-        previous = _factset(test["previous"], registry, "previous") if "previous" in test else None
+        facts = facts_for(test, rule, registry)
+        previous = factset(test["previous"], registry, "previous") if "previous" in test else None
         saved = dict(rule.params)
         rule.params.update({k: param_value(v) for k, v in (test.get("params") or {}).items()})
         try:
