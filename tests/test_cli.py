@@ -194,3 +194,21 @@ def test_explain_reads_the_host_memdiag_root_names_as_run_does(memdiag):
     r = memdiag("explain", "meminfo.MemTotal", env={"MEMDIAG_ROOT": str(root)})
     assert r.code == 0, r.err
     assert "[8185937920 bytes]" in r.out and str(root / "proc" / "meminfo") in r.out
+
+
+def test_text_wrap_keeps_hyphenated_names_whole_and_fits_the_width():
+    from memdiag.plugins.formats.text import _wrap
+
+    text = ("rule oom-one-process-holds-memory read /sys/devices/system/memory/memory42/state and "
+            + "z" * 150 + " then vmw_balloon")
+    for width in (60, 61, 79, 80, 100):
+        for indent, rest in (("", ""), ("  ", "  "), ("    meminfo.MemTotal  ", " " * 22)):
+            lines = _wrap(text, width, indent, rest)
+            assert all(len(line) <= width for line in lines)
+            assert lines[0].startswith(indent) and all(line.startswith(rest) for line in lines[1:])
+            words = " ".join(line[len(indent if i == 0 else rest):] for i, line in enumerate(lines)).split()
+            assert "oom-one-process-holds-memory" in words
+            path = "/sys/devices/system/memory/memory42/state"
+            assert (path in words) == (len(path) <= width - len(rest))  # cut only if no line holds it
+            assert "".join(words) == "".join(text.split())  # nothing lost, only the long word cut
+    assert _wrap("", 80, "  ") == ["  "]

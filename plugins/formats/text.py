@@ -4,8 +4,6 @@ terminal and never when NO_COLOR is set (the caller decides, this module obeys `
 
 from __future__ import annotations
 
-import textwrap
-
 from memdiag.hookspecs import hookimpl
 from memdiag.units import format_bytes, format_ratio
 
@@ -47,8 +45,31 @@ def render(doc: dict, options: dict) -> str:
     return "\n".join(out)
 
 
-def _wrap(text: str, width: int, indent: str) -> list[str]:
-    return textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=indent) or [indent]
+def _wrap(text: str, width: int, indent: str, rest: str | None = None) -> list[str]:
+    """``text`` filled into lines of ``width``, the first after ``indent``, the others after
+    ``rest`` (default: the same). Breaks only at whitespace: fact names, rule ids and paths are
+    hyphenated and must stay whole to be copied; a word longer than a line is cut. (textwrap
+    would break at hyphens, and importing it costs ~0.7 ms of every run.)"""
+    rest = indent if rest is None else rest
+    lines: list[str] = []
+    line, fresh = indent, True
+    for word in text.split():
+        if len(line) + (0 if fresh else 1) + len(word) <= width:
+            line, fresh = (line + word) if fresh else f"{line} {word}", False
+            continue
+        if not fresh:
+            if len(word) > width - len(rest) and len(line) + 1 < width:
+                line += " "  # too long for any line: cut, starting on this one
+            else:
+                lines.append(line)
+                line = rest
+        room = max(width - len(line), 1)
+        while len(word) > room:
+            lines.append(line + word[:room])
+            word, line, room = word[room:], rest, max(width - len(rest), 1)
+        line, fresh = line + word, not word
+    lines.append(line)
+    return lines
 
 
 def _finding(f: dict, width: int, color: bool) -> list[str]:
@@ -64,8 +85,7 @@ def _finding(f: dict, width: int, color: bool) -> list[str]:
         name_w = min(max(len(e["fact"]) for e in f["evidence"]), 34)
         for e in f["evidence"]:
             lead = f"    {e['fact'].ljust(name_w)}  "
-            lines += textwrap.wrap(e["display"], width=width, initial_indent=lead,
-                                   subsequent_indent=" " * len(lead)) or [lead]
+            lines += _wrap(e["display"], width, lead, " " * len(lead))
         origins = list(dict.fromkeys(o for e in f["evidence"] for o in (e.get("origin") or "").split(", ") if o))
         if origins:
             lines += _wrap("Read from: " + ", ".join(origins), width, "  ")
