@@ -15,63 +15,67 @@ from __future__ import annotations
 import re
 import textwrap
 from array import array
-from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from memdiag.evidence import Captured, Unreadable, decode
-from memdiag.parsers import PROMPT_RE
+from memdiag.facts import _Frozen, _Record
+from memdiag.parsers import PROMPT_RE, LazyPattern
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
+    from typing import Callable, Sequence
 
 #: Largest text file examined; bigger ones are not pasted outputs.
 TEXT_LIMIT = 16 * 1024 * 1024
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\([AB0]|\x1b[=>]|\x1b\][^\x07\n]*(?:\x07|\x1b\\)")
-_MEMINFO = re.compile(r"^[A-Za-z_][\w()]*:\s+\d+(?:\s+kB)?$")
-_PAIR = re.compile(r"^[a-z][a-z0-9_]*\s+-?\d+$")
-_KSTAT_HEAD = re.compile(r"^\d+ \d+ 0x[0-9a-f]+ \d+ \d+ \d+ \d+$")
-_KSTAT_ROW = re.compile(r"^\w+\s+\d+\s+-?\d+$")
-_BUDDY = re.compile(r"^Node \d+, zone\s+\S+(?:\s+\d+)+$")
-_SLABINFO_ROW = re.compile(r"^\S+\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s*:\s*tunables")
-_SLABTOP_SUMMARY = re.compile(r"^(?:Active / Total \w+|Minimum / Average / Maximum Object)")
-_SLABTOP_HEAD = re.compile(r"^OBJS\s+ACTIVE\s+USE\s+OBJ SIZE")
-_SLABTOP_ROW = re.compile(r"^\d+\s+\d+\s+\d+%\s+[\d.]+K\s+\d+\s+\d+\s+\d+K\s+\S")
-_TOP_FIRST = re.compile(r"^top - \d{1,2}:\d\d:\d\d\b")
-_TOP_SUMMARY = re.compile(r"^(?:Tasks:|Threads:|%?Cpu|(?:[KMGTPE]iB )?(?:Mem|Swap)\s*:|(?:[KMGTPE]iB )?Swap)")
-_FREE_HEAD = re.compile(r"^total\s+used\s+free\b")
-_FREE_ROW = re.compile(r"^(?:Mem:|-/\+ buffers/cache:|Swap:|Low:|High:|Total:|Comm:)")
-_LSMOD_HEAD = re.compile(r"^Module\s+Size\s+Used by$")
-_LSMOD_ROW = re.compile(r"^[\w-]+\s+\d+\s+-?\d+(?:\s+\S+)?$")
-_PROC_MODULES = re.compile(r"^[\w-]+ \d+ -?\d+ \S+ (?:Live|Loading|Unloading) 0x[0-9a-f]+")
-_UNAME_A = re.compile(r"^Linux \S+ \d+\.\d+\S* #")
-_RELEASE = re.compile(r"^\d+\.\d+\.\d+[\w.+~-]*$")
-_BALLOON = re.compile(r"^\d+\s*MB$")
-_LOG = re.compile(
+# Each pattern is compiled when first used: most are needed only when their kind of output turns up.
+_ANSI = LazyPattern(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\([AB0]|\x1b[=>]|\x1b\][^\x07\n]*(?:\x07|\x1b\\)")
+_MEMINFO = LazyPattern(r"^[A-Za-z_][\w()]*:\s+\d+(?:\s+kB)?$")
+_PAIR = LazyPattern(r"^[a-z][a-z0-9_]*\s+-?\d+$")
+_KSTAT_HEAD = LazyPattern(r"^\d+ \d+ 0x[0-9a-f]+ \d+ \d+ \d+ \d+$")
+_KSTAT_ROW = LazyPattern(r"^\w+\s+\d+\s+-?\d+$")
+_BUDDY = LazyPattern(r"^Node \d+, zone\s+\S+(?:\s+\d+)+$")
+_SLABINFO_ROW = LazyPattern(r"^\S+\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s*:\s*tunables")
+_SLABTOP_SUMMARY = LazyPattern(r"^(?:Active / Total \w+|Minimum / Average / Maximum Object)")
+_SLABTOP_HEAD = LazyPattern(r"^OBJS\s+ACTIVE\s+USE\s+OBJ SIZE")
+_SLABTOP_ROW = LazyPattern(r"^\d+\s+\d+\s+\d+%\s+[\d.]+K\s+\d+\s+\d+\s+\d+K\s+\S")
+_TOP_FIRST = LazyPattern(r"^top - \d{1,2}:\d\d:\d\d\b")
+_TOP_SUMMARY = LazyPattern(r"^(?:Tasks:|Threads:|%?Cpu|(?:[KMGTPE]iB )?(?:Mem|Swap)\s*:|(?:[KMGTPE]iB )?Swap)")
+_FREE_HEAD = LazyPattern(r"^total\s+used\s+free\b")
+_FREE_ROW = LazyPattern(r"^(?:Mem:|-/\+ buffers/cache:|Swap:|Low:|High:|Total:|Comm:)")
+_LSMOD_HEAD = LazyPattern(r"^Module\s+Size\s+Used by$")
+_LSMOD_ROW = LazyPattern(r"^[\w-]+\s+\d+\s+-?\d+(?:\s+\S+)?$")
+_PROC_MODULES = LazyPattern(r"^[\w-]+ \d+ -?\d+ \S+ (?:Live|Loading|Unloading) 0x[0-9a-f]+")
+_UNAME_A = LazyPattern(r"^Linux \S+ \d+\.\d+\S* #")
+_RELEASE = LazyPattern(r"^\d+\.\d+\.\d+[\w.+~-]*$")
+_BALLOON = LazyPattern(r"^\d+\s*MB$")
+_LOG = LazyPattern(
     r"^(?:<\d+>)?\[\s*\d+\.\d+\]"  # dmesg, dmesg -r
     r"|^\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \w{3} [ \d]\d [\d:]{8} \d{4}\]"  # dmesg -T
     r"|^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ \S+"  # syslog, journalctl short
     r"|^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* \S+ \S+"  # journalctl -o short-iso
     r"|^-- (?:Logs begin|Journal begins|Boot |No entries|Reboot --)"  # journalctl markers
 )
-_ERROR = re.compile(
+_ERROR = LazyPattern(
     r"command not found|No such file or directory|Permission denied|invalid option|unrecognized option"
     r"|[Uu]sage:|not permitted|cannot open|Operation not permitted|error", re.IGNORECASE
 )
 
 #: What a typed command says its output is, for naming it when the output is an error.
 _COMMAND_KEYS = (
-    (re.compile(r"/proc/meminfo\b"), "proc/meminfo"),
-    (re.compile(r"/proc/vmstat\b"), "proc/vmstat"),
-    (re.compile(r"/proc/slabinfo\b"), "proc/slabinfo"),
-    (re.compile(r"/proc/modules\b"), "proc/modules"),
-    (re.compile(r"/proc/buddyinfo\b"), "proc/buddyinfo"),
-    (re.compile(r"arcstats\b"), "proc/spl/kstat/zfs/arcstats"),
-    (re.compile(r"\bvmware-toolbox-cmd\s+stat\s+balloon\b"), "cmd:vmware-toolbox-cmd-stat-balloon"),
-    (re.compile(r"^(?:sudo\s+)?top\b"), "cmd:top"),
-    (re.compile(r"^(?:sudo\s+)?free\b"), "cmd:free"),
-    (re.compile(r"^(?:sudo\s+)?ps\b"), "cmd:ps"),
-    (re.compile(r"^(?:sudo\s+)?lsmod\b"), "cmd:lsmod"),
-    (re.compile(r"^(?:sudo\s+)?slabtop\b"), "cmd:slabtop"),
-    (re.compile(r"^(?:sudo\s+)?(?:dmesg|journalctl)\b"), "cmd:dmesg"),
-    (re.compile(r"^(?:sudo\s+)?uname\b"), "cmd:uname"),
+    (LazyPattern(r"/proc/meminfo\b"), "proc/meminfo"),
+    (LazyPattern(r"/proc/vmstat\b"), "proc/vmstat"),
+    (LazyPattern(r"/proc/slabinfo\b"), "proc/slabinfo"),
+    (LazyPattern(r"/proc/modules\b"), "proc/modules"),
+    (LazyPattern(r"/proc/buddyinfo\b"), "proc/buddyinfo"),
+    (LazyPattern(r"arcstats\b"), "proc/spl/kstat/zfs/arcstats"),
+    (LazyPattern(r"\bvmware-toolbox-cmd\s+stat\s+balloon\b"), "cmd:vmware-toolbox-cmd-stat-balloon"),
+    (LazyPattern(r"^(?:sudo\s+)?top\b"), "cmd:top"),
+    (LazyPattern(r"^(?:sudo\s+)?free\b"), "cmd:free"),
+    (LazyPattern(r"^(?:sudo\s+)?ps\b"), "cmd:ps"),
+    (LazyPattern(r"^(?:sudo\s+)?lsmod\b"), "cmd:lsmod"),
+    (LazyPattern(r"^(?:sudo\s+)?slabtop\b"), "cmd:slabtop"),
+    (LazyPattern(r"^(?:sudo\s+)?(?:dmesg|journalctl)\b"), "cmd:dmesg"),
+    (LazyPattern(r"^(?:sudo\s+)?uname\b"), "cmd:uname"),
 )
 
 #: Human names of the keys, for notes.
@@ -84,28 +88,43 @@ LABELS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """One recognised output: its Evidence key, its text, and where it was found."""
+class Chunk(_Frozen):
+    """One recognised output: its Evidence key, its text, and where it was found (immutable).
+    ``line``: its first line in the file (1-based); ``command``: the command typed before it,
+    when a prompt was pasted."""
 
+    __slots__ = ("key", "text", "origin", "line", "command")
     key: str
     text: str
     origin: str
-    line: int  # first line of the output in the file (1-based)
-    command: str | None = None  # the command typed before it, when a prompt was pasted
+    line: int
+    command: str | None
+
+    def __init__(self, key: str, text: str, origin: str, line: int, command: str | None = None) -> None:
+        _set = object.__setattr__
+        _set(self, "key", key)
+        _set(self, "text", text)
+        _set(self, "origin", origin)
+        _set(self, "line", line)
+        _set(self, "command", command)
 
     @property
     def captured(self) -> Captured:
         return Captured(self.text, self.origin)
 
 
-@dataclass
-class Recognition:
-    chunks: list[Chunk] = field(default_factory=list)
-    #: (origin, reason) for text that is none of the known outputs, or a duplicate
-    unrecognised: list[tuple[str, str]] = field(default_factory=list)
-    #: user@host from a pasted prompt, when one shows it
-    prompt_host: str | None = None
+class Recognition(_Record):
+    """``chunks``: the outputs found; ``unrecognised``: (origin, reason) for text that is none of
+    the known outputs, or a duplicate; ``prompt_host``: user@host from a pasted prompt, when one
+    shows it."""
+
+    __slots__ = _FIELDS = ("chunks", "unrecognised", "prompt_host")
+
+    def __init__(self, chunks: list[Chunk] | None = None, unrecognised: list[tuple[str, str]] | None = None,
+                 prompt_host: str | None = None) -> None:
+        self.chunks: list[Chunk] = [] if chunks is None else chunks
+        self.unrecognised: list[tuple[str, str]] = [] if unrecognised is None else unrecognised
+        self.prompt_host = prompt_host
 
 
 # -- block detectors -------------------------------------------------------------------------
@@ -289,11 +308,11 @@ def _quoted_log(lines, i: int, mark: str) -> int:
     return j
 
 
-_QUOTE = re.compile(r"^(?:> ?)+(?=\S)")
+_QUOTE = LazyPattern(r"^(?:> ?)+(?=\S)")
 
 #: Lines of an OOM-killer report, for pasted reports without log prefixes.
-_OOM_HEAD = re.compile(r"invoked oom-killer: |^oom-killer: gfp_mask=|Manual OOM execution|^Out of [Mm]emory: ")
-_KBODY = re.compile(r"^(?:[a-z_]+:\d+ |Free pages|Free swap|Total swap|(?:Node \d+ )?[A-Z]\w*(?: free:|: \d+\*)|\[\s*\d+\]"
+_OOM_HEAD = LazyPattern(r"invoked oom-killer: |^oom-killer: gfp_mask=|Manual OOM execution|^Out of [Mm]emory: ")
+_KBODY = LazyPattern(r"^(?:[a-z_]+:\d+ |Free pages|Free swap|Total swap|(?:Node \d+ )?[A-Z]\w*(?: free:|: \d+\*)|\[\s*\d+\]"
                     r"|\[<|Out of [Mm]emory|Killed process|Mem-[Ii]nfo|Call Trace|oom-kill:|Tasks state|\d+ pages )")
 
 

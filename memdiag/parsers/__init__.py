@@ -1,7 +1,7 @@
 """Parsers for captured command output: one module per format (``top``, ``free``, ``ps``, ...).
 
 Each parser takes the text and its origin (the file, or ``file:LINE`` for a pasted chunk) and
-returns plain dataclasses with sizes in bytes. Text that is not the expected output (an error
+returns plain records (written-out classes, compared by their fields) with sizes in bytes. Text that is not the expected output (an error
 message, a truncated paste, binary junk) raises :class:`ParseError`, which names the origin, so
 the source reading it reports a skipped source in one line instead of a traceback.
 """
@@ -18,6 +18,32 @@ from memdiag.evidence import Unreadable
 PROMPT_RE = re.compile(
     r"^\s*(?:\[[^\]\n]{1,80}\]\s?[#$%]|[\w.@:~/+-]{0,80}[#$]|[\w.@:~/+-]{1,80}%|>)\s*(?P<cmd>\S.*)?$"
 )
+
+
+class LazyPattern:
+    """``re.compile(pattern, flags)``, made the first time it is used.
+
+    A module with dozens of patterns, most needed only when their kind of line turns up (an OOM
+    report in a kernel log, a prompt in a paste), then costs nothing to import: compiling them
+    all was most of the import time. After the first call ``match``, ``search``, ``findall``,
+    ... are the compiled pattern's own bound methods, kept on the instance.
+    """
+
+    _METHODS = ("match", "fullmatch", "search", "findall", "finditer", "split", "sub", "subn")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name == "_args":  # not a pattern's attribute (copy, pickle, ...)
+            raise AttributeError(name)
+        compiled = re.compile(*self._args)  # two threads may both compile: the same pattern either way
+        for method in self._METHODS:
+            setattr(self, method, getattr(compiled, method))
+        return getattr(compiled, name)
+
+    def __repr__(self) -> str:
+        return f"LazyPattern({self._args[0]!r})"
 
 
 class ParseError(Unreadable):

@@ -9,16 +9,25 @@ blank in the middle of the row), each wanted column is taken by its position und
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from memdiag.facts import _Frozen
 
 _FIELD = re.compile(r"\S+")
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+class Header(_Frozen):
+    """A table's column header (immutable; written out rather than a dataclass, whose import
+    costs ~5 ms of start-up)."""
+
+    __slots__ = ("names", "spans", "wide")
     names: list[str]  # upper-cased
     spans: list[tuple[int, int]]
     wide: int | None  # index of the free-text column (COMMAND, CMD, ARGS), if any
+
+    def __init__(self, names: list[str], spans: list[tuple[int, int]], wide: int | None) -> None:
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "spans", spans)
+        object.__setattr__(self, "wide", wide)
 
     def index(self, *names: str) -> int | None:
         for name in names:

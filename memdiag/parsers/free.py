@@ -18,8 +18,8 @@ unless ``--si`` is on the command line, as procps prints them).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from memdiag.facts import _Record
 from memdiag.parsers import ParseError, command_line, content_lines
 
 _BIN = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
@@ -36,21 +36,32 @@ _DECIMAL_LONG = {"--kilo", "--mega", "--giga", "--tera", "--peta"}
 _PLAUSIBLE_KIB = (64 * 1024**2, 4 * 1024**4)
 
 
-@dataclass(slots=True)
-class FreeOutput:
-    total: int | None = None
-    used: int | None = None
-    free: int | None = None
-    shared: int | None = None
-    buff_cache: int | None = None
-    available: int | None = None
-    buffers: int | None = None
-    cached: int | None = None
-    swap_total: int | None = None
-    swap_used: int | None = None
-    swap_free: int | None = None
-    layout: str = "new"  # "old" (<= 3.3.9, with -/+ buffers/cache) or "new" (>= 3.3.10)
-    unit_assumed: bool = False  # plain numbers and no command line: KiB, free's default, assumed
+class FreeOutput(_Record):
+    """What ``free`` showed, in bytes. ``layout``: "old" (<= 3.3.9, with -/+ buffers/cache) or
+    "new" (>= 3.3.10); ``unit_assumed``: plain numbers and no command line, so KiB, free's
+    default, was assumed."""
+
+    __slots__ = _FIELDS = ("total", "used", "free", "shared", "buff_cache", "available", "buffers", "cached",
+                           "swap_total", "swap_used", "swap_free", "layout", "unit_assumed")
+
+    def __init__(self, total: int | None = None, used: int | None = None, free: int | None = None,
+                 shared: int | None = None, buff_cache: int | None = None, available: int | None = None,
+                 buffers: int | None = None, cached: int | None = None, swap_total: int | None = None,
+                 swap_used: int | None = None, swap_free: int | None = None, layout: str = "new",
+                 unit_assumed: bool = False) -> None:
+        self.total = total
+        self.used = used
+        self.free = free
+        self.shared = shared
+        self.buff_cache = buff_cache
+        self.available = available
+        self.buffers = buffers
+        self.cached = cached
+        self.swap_total = swap_total
+        self.swap_used = swap_used
+        self.swap_free = swap_free
+        self.layout = layout
+        self.unit_assumed = unit_assumed
 
 
 def _units(cmd: str | None) -> tuple[str, bool, bool]:

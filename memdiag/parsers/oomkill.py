@@ -29,9 +29,13 @@ subsystems' lines in between yields what it holds, never an exception.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from typing import Iterable
+from memdiag.facts import _Record
+from memdiag.parsers import LazyPattern
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
+    import re
+    from typing import Iterable
 
 #: Full reports kept (the latest last); older ones survive only as timeline entries.
 KEEP_REPORTS = 5
@@ -52,7 +56,8 @@ _CONSTRAINTS = {"CONSTRAINT_NONE": "global", "CONSTRAINT_MEMCG": "memcg", "CONST
                 "CONSTRAINT_MEMORY_POLICY": "mempolicy"}
 
 # Every pattern is anchored or keyed on a fixed word, so a hostile line cannot make one slow.
-_PREFIX = re.compile(
+# Each is compiled when first used: a log without an OOM report needs only _LOOKS_PREFIXED.
+_PREFIX = LazyPattern(
     r"^(?:<\d{1,3}>)?"  # the printk level of dmesg -r and /proc/kmsg
     r"(?:[a-z]{2,8}\s{0,8}:\s{0,4}[a-z]{3,6}\s{0,4}:\s)?"  # dmesg -x: "kern  :warn  : "
     r"(?:\[\s{0,12}(?P<up>\d{1,12}\.\d{1,9})\]"  # dmesg
@@ -65,55 +70,55 @@ _PREFIX = re.compile(
 )
 #: Does a physical line start with a log prefix? (Lines that do not, in a prefixed log, are
 #: continuations: of a multi-line printk, or of a line a mail client wrapped.)
-_LOOKS_PREFIXED = re.compile(
+_LOOKS_PREFIXED = LazyPattern(
     r"(?:<\d{1,3}>)?(?:\[\s{0,12}\d{1,12}\.\d{1,9}\]|\[[A-Z][a-z]{2} [A-Z][a-z]{2} |\d{4}-\d\d-\d\d[T ]\d\d:"
     r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |[a-z]{2,8}\s{0,8}:\s{0,4}[a-z]{3,6}\s{0,4}:\s)")
-_UPTIME = re.compile(r"^\[\s{0,12}(\d{1,12}\.\d{1,9})\]\s?")
-_CALLER = re.compile(r"^\[\s{0,8}[TC]\d{1,10}\]\s?")  # CONFIG_PRINTK_CALLER: "[ T6736]" after the time
-_SPLIT = re.compile(r"#012|\\x0a")  # rsyslog / kmsg escape a multi-line printk's newlines
+_UPTIME = LazyPattern(r"^\[\s{0,12}(\d{1,12}\.\d{1,9})\]\s?")
+_CALLER = LazyPattern(r"^\[\s{0,8}[TC]\d{1,10}\]\s?")  # CONFIG_PRINTK_CALLER: "[ T6736]" after the time
+_SPLIT = LazyPattern(r"#012|\\x0a")  # rsyslog / kmsg escape a multi-line printk's newlines
 
-_INVOKED = re.compile(r"^(?:(?P<comm>.{0,64}?) invoked )?oom-killer: (?P<rest>gfp_mask=.*)$")  # 2.6.10: no comm
-_GFP = re.compile(r"gfp_mask=(0x[0-9a-fA-F]{1,16})(?:\((?P<flags>[^)]{0,400})\))?")
-_KV = re.compile(r"\b(order|oom_score_adj|oom_adj|oomkilladj)=(-?\d{1,6})")
-_CPU = re.compile(r"^CPU: \d{1,5} (?:UID: \d{1,10} )?PID: (\d{1,10}) Comm: (\S{1,64})"
+_INVOKED = LazyPattern(r"^(?:(?P<comm>.{0,64}?) invoked )?oom-killer: (?P<rest>gfp_mask=.*)$")  # 2.6.10: no comm
+_GFP = LazyPattern(r"gfp_mask=(0x[0-9a-fA-F]{1,16})(?:\((?P<flags>[^)]{0,400})\))?")
+_KV = LazyPattern(r"\b(order|oom_score_adj|oom_adj|oomkilladj)=(-?\d{1,6})")
+_CPU = LazyPattern(r"^CPU: \d{1,5} (?:UID: \d{1,10} )?PID: (\d{1,10}) Comm: (\S{1,64})"
                   r"(?:.*?(?:tainted|Tainted: [A-Z ]{0,40}?) (\d{1,2}\.\d{1,3}\S{0,80}) #)?")
-_PID_COMM = re.compile(r"^Pid: (\d{1,10}), comm: (\S{1,64})(?:.*?[Tt]ainted:?[A-Z ]{0,40}? (\d{1,2}\.\d{1,3}\S{0,80}) #)?")
-_CPUSET = re.compile(r"^(?P<comm>\S.{0,63}?) cpuset=(?P<cpuset>\S{0,400}) mems_allowed=")
-_MEMINFO_LINE = re.compile(r"^(?:[A-Za-z_-]{1,40}:\d{1,20}\s{0,8})+$")
-_PAIR = re.compile(r"([A-Za-z_-]{1,40}):(\d{1,20})")
-_KB_PAIR = re.compile(r"([a-z_()]{1,40}):(\d{1,20})kB")
-_NODE = re.compile(r"^Node (\d{1,4}) active_anon:")
-_ZONE = re.compile(r"^(?:Node (\d{1,4}) )?([A-Z][A-Za-z0-9]{1,15}) free:(\d{1,20})kB")
-_BUDDY = re.compile(r"^(?:Node (\d{1,4}) )?([A-Z][A-Za-z0-9]{1,15}): (\d{1,20}\*\d{1,20}kB.*?)= ?(\d{1,20})kB\s*$")
-_BUDDY_START = re.compile(r"^(?:Node (\d{1,4}) )?([A-Z][A-Za-z0-9]{1,15}): (?=\d{1,20}\*\d{1,20}kB)")
-_BUDDY_MORE = re.compile(r"^(?:\([A-Z]{1,8}\) )?\d{1,20}\*\d{1,20}kB")  # a wrapped buddy list's next line
-_ZONE_MORE = re.compile(r"^[a-z_()]{1,40}:\d{1,20}kB")  # a wrapped zone line's next line
-_BLOCK = re.compile(r"(\d{1,20})\*(\d{1,20})kB")
-_HUGE = re.compile(r"^(?:Node (\d{1,4}) )?hugepages_total=(\d{1,20}) hugepages_free=(\d{1,20})"
+_PID_COMM = LazyPattern(r"^Pid: (\d{1,10}), comm: (\S{1,64})(?:.*?[Tt]ainted:?[A-Z ]{0,40}? (\d{1,2}\.\d{1,3}\S{0,80}) #)?")
+_CPUSET = LazyPattern(r"^(?P<comm>\S.{0,63}?) cpuset=(?P<cpuset>\S{0,400}) mems_allowed=")
+_MEMINFO_LINE = LazyPattern(r"^(?:[A-Za-z_-]{1,40}:\d{1,20}\s{0,8})+$")
+_PAIR = LazyPattern(r"([A-Za-z_-]{1,40}):(\d{1,20})")
+_KB_PAIR = LazyPattern(r"([a-z_()]{1,40}):(\d{1,20})kB")
+_NODE = LazyPattern(r"^Node (\d{1,4}) active_anon:")
+_ZONE = LazyPattern(r"^(?:Node (\d{1,4}) )?([A-Z][A-Za-z0-9]{1,15}) free:(\d{1,20})kB")
+_BUDDY = LazyPattern(r"^(?:Node (\d{1,4}) )?([A-Z][A-Za-z0-9]{1,15}): (\d{1,20}\*\d{1,20}kB.*?)= ?(\d{1,20})kB\s*$")
+_BUDDY_START = LazyPattern(r"^(?:Node (\d{1,4}) )?([A-Z][A-Za-z0-9]{1,15}): (?=\d{1,20}\*\d{1,20}kB)")
+_BUDDY_MORE = LazyPattern(r"^(?:\([A-Z]{1,8}\) )?\d{1,20}\*\d{1,20}kB")  # a wrapped buddy list's next line
+_ZONE_MORE = LazyPattern(r"^[a-z_()]{1,40}:\d{1,20}kB")  # a wrapped zone line's next line
+_BLOCK = LazyPattern(r"(\d{1,20})\*(\d{1,20})kB")
+_HUGE = LazyPattern(r"^(?:Node (\d{1,4}) )?hugepages_total=(\d{1,20}) hugepages_free=(\d{1,20})"
                    r" hugepages_surp=(\d{1,20}) hugepages_size=(\d{1,20})kB")
-_COUNTS = re.compile(r"^(\d{1,20}) (pages RAM|pages of RAM|pages HighMem(?:/MovableOnly)?|pages reserved|pages cma reserved"
+_COUNTS = LazyPattern(r"^(\d{1,20}) (pages RAM|pages of RAM|pages HighMem(?:/MovableOnly)?|pages reserved|pages cma reserved"
                      r"|reserved pages|total pagecache pages|pages in swap cache)\b")
-_SWAP = re.compile(r"^(Free|Total) swap\s{0,8}=\s{0,8}(-?\d{1,20})kB")
-_TASK_HEAD = re.compile(r"^\[\s{0,8}pid\s{0,8}\]\s+(.*\bname)\s*$")
-_TASK_ROW = re.compile(r"^\[\s{0,12}(\d{1,10})\]\s+(.*)$")
-_CONSTRAINT = re.compile(r"^oom-kill:constraint=(\w{1,40})(.*)$")
-_CONSTRAINT_KV = re.compile(r",(oom_memcg|task_memcg|task|pid|uid|cpuset)=([^,]{0,400})")
-_TASK_IN = re.compile(r"^Task in (\S{1,400}) killed as a result of limit of (\S{1,400})")
-_LIMIT = re.compile(r"^(memory|memory\+swap|swap|kmem|tcpmem): usage (\d{1,20})kB, limit (\d{1,20})kB, failcnt (\d{1,20})")
-_MEMCG_STATS = re.compile(r"^Memory cgroup stats for (\S{0,400}?):(.*)$")
-_MEMCG_V1 = re.compile(r"\b([a-z_]{1,40}):(\d{1,20})KB")
-_MEMCG_V2 = re.compile(r"^([a-z_]{1,40}) (\d{1,20})$")
-_SLAB_ROW = re.compile(r"^(\S{1,64})\s+(\d{1,20})KB\s+(\d{1,20})KB$")
-_CHOSE = re.compile(r"(?P<memcg>Memory cgroup out of memory: )?(?:Out of [Mm]emory(?: \([a-z_]{1,40}\))?: )?"
+_SWAP = LazyPattern(r"^(Free|Total) swap\s{0,8}=\s{0,8}(-?\d{1,20})kB")
+_TASK_HEAD = LazyPattern(r"^\[\s{0,8}pid\s{0,8}\]\s+(.*\bname)\s*$")
+_TASK_ROW = LazyPattern(r"^\[\s{0,12}(\d{1,10})\]\s+(.*)$")
+_CONSTRAINT = LazyPattern(r"^oom-kill:constraint=(\w{1,40})(.*)$")
+_CONSTRAINT_KV = LazyPattern(r",(oom_memcg|task_memcg|task|pid|uid|cpuset)=([^,]{0,400})")
+_TASK_IN = LazyPattern(r"^Task in (\S{1,400}) killed as a result of limit of (\S{1,400})")
+_LIMIT = LazyPattern(r"^(memory|memory\+swap|swap|kmem|tcpmem): usage (\d{1,20})kB, limit (\d{1,20})kB, failcnt (\d{1,20})")
+_MEMCG_STATS = LazyPattern(r"^Memory cgroup stats for (\S{0,400}?):(.*)$")
+_MEMCG_V1 = LazyPattern(r"\b([a-z_]{1,40}):(\d{1,20})KB")
+_MEMCG_V2 = LazyPattern(r"^([a-z_]{1,40}) (\d{1,20})$")
+_SLAB_ROW = LazyPattern(r"^(\S{1,64})\s+(\d{1,20})KB\s+(\d{1,20})KB$")
+_CHOSE = LazyPattern(r"(?P<memcg>Memory cgroup out of memory: )?(?:Out of [Mm]emory(?: \([a-z_]{1,40}\))?: )?"
                     r"[Kk]ill process (\d{1,10}) \((.{0,64}?)\) score (-?\d{1,10})(?: or (?:sacrifice|a) child|\s*$)")
 # "Killed process PID (comm) total-vm:..."; RHEL 6 and 2.6.18: "Killed process PID, UID N, (comm)";
 # the name may itself hold parentheses, e.g. "((resolved))"
-_KILLED = re.compile(
+_KILLED = LazyPattern(
     r"(?P<memcg>Memory cgroup out of memory: )?(?:Out of [Mm]emory(?: \([a-z_]{1,40}\))?: )?Killed process "
     r"(?P<pid>\d{1,10})(?:, UID (?P<uid>\d{1,10}),)? \((?P<comm>.{0,64}?)\)(?= total-vm| score|,|\.|\s*$)(?P<rest>.*)")
-_VICTIM_KB = re.compile(r"\b(total-vm|anon-rss|file-rss|shmem-rss|pgtables):(\d{1,20})kB")
-_VICTIM_NUM = re.compile(r"\b(UID|oom_score_adj):(-?\d{1,10})")
-_REAPED = re.compile(r"oom_reaper: reaped process (\d{1,10})")
+_VICTIM_KB = LazyPattern(r"\b(total-vm|anon-rss|file-rss|shmem-rss|pgtables):(\d{1,20})kB")
+_VICTIM_NUM = LazyPattern(r"\b(UID|oom_score_adj):(-?\d{1,10})")
+_REAPED = LazyPattern(r"oom_reaper: reaped process (\d{1,10})")
 
 _LOWMEM = ("DMA", "DMA32", "Normal")
 
@@ -127,96 +132,117 @@ MEMINFO_COUNTERS = (
 _MEMINFO_NAMES = frozenset(MEMINFO_COUNTERS) | {"Active", "inactive", "Inactive"}
 
 
-@dataclass(slots=True)
-class Task:
+class Task(_Record):
     """One row of the task table. ``rss_pages`` and ``swap_pages`` are in pages."""
 
-    pid: int
-    name: str
-    rss_pages: int
-    uid: int | None = None
-    swap_pages: int | None = None
-    pgtables_bytes: int | None = None
-    oom_score_adj: int | None = None
+    __slots__ = _FIELDS = ("pid", "name", "rss_pages", "uid", "swap_pages", "pgtables_bytes", "oom_score_adj")
+
+    def __init__(self, pid: int, name: str, rss_pages: int, uid: int | None = None, swap_pages: int | None = None,
+                 pgtables_bytes: int | None = None, oom_score_adj: int | None = None) -> None:
+        self.pid = pid
+        self.name = name
+        self.rss_pages = rss_pages
+        self.uid = uid
+        self.swap_pages = swap_pages
+        self.pgtables_bytes = pgtables_bytes
+        self.oom_score_adj = oom_score_adj
 
 
-@dataclass(slots=True)
-class Zone:
+class Zone(_Record):
     """A zone's free memory against its watermarks (kB) and its free blocks by order."""
 
-    name: str
-    node: int | None = None
-    free_kb: int | None = None
-    min_kb: int | None = None
-    low_kb: int | None = None
-    high_kb: int | None = None
-    managed_kb: int | None = None
-    blocks: dict[int, int] = field(default_factory=dict)  # block size in kB -> free blocks
-    buddy_total_kb: int | None = None
+    __slots__ = _FIELDS = ("name", "node", "free_kb", "min_kb", "low_kb", "high_kb", "managed_kb", "blocks",
+                           "buddy_total_kb")
+
+    def __init__(self, name: str, node: int | None = None, free_kb: int | None = None, min_kb: int | None = None,
+                 low_kb: int | None = None, high_kb: int | None = None, managed_kb: int | None = None,
+                 blocks: dict[int, int] | None = None, buddy_total_kb: int | None = None) -> None:
+        self.name = name
+        self.node = node
+        self.free_kb = free_kb
+        self.min_kb = min_kb
+        self.low_kb = low_kb
+        self.high_kb = high_kb
+        self.managed_kb = managed_kb
+        self.blocks: dict[int, int] = {} if blocks is None else blocks  # block size in kB -> free blocks
+        self.buddy_total_kb = buddy_total_kb
 
 
-@dataclass(slots=True)
-class Victim:
-    pid: int
-    name: str
-    memcg_line: bool = False  # "Memory cgroup out of memory: Killed process ..."
-    total_vm_kb: int | None = None
-    anon_rss_kb: int | None = None
-    file_rss_kb: int | None = None
-    shmem_rss_kb: int | None = None
-    pgtables_kb: int | None = None
-    uid: int | None = None
-    oom_score_adj: int | None = None
-    score: int | None = None  # "Kill process N (x) score N or sacrifice child" (before 5.1)
-    reaped: bool = False
-    uptime: float | None = None  # the kill line's kernel time stamp
+class Victim(_Record):
+    __slots__ = _FIELDS = ("pid", "name", "memcg_line", "total_vm_kb", "anon_rss_kb", "file_rss_kb", "shmem_rss_kb",
+                           "pgtables_kb", "uid", "oom_score_adj", "score", "reaped", "uptime")
+
+    def __init__(self, pid: int, name: str, memcg_line: bool = False, total_vm_kb: int | None = None,
+                 anon_rss_kb: int | None = None, file_rss_kb: int | None = None, shmem_rss_kb: int | None = None,
+                 pgtables_kb: int | None = None, uid: int | None = None, oom_score_adj: int | None = None,
+                 score: int | None = None, reaped: bool = False, uptime: float | None = None) -> None:
+        self.pid = pid
+        self.name = name
+        self.memcg_line = memcg_line  # "Memory cgroup out of memory: Killed process ..."
+        self.total_vm_kb = total_vm_kb
+        self.anon_rss_kb = anon_rss_kb
+        self.file_rss_kb = file_rss_kb
+        self.shmem_rss_kb = shmem_rss_kb
+        self.pgtables_kb = pgtables_kb
+        self.uid = uid
+        self.oom_score_adj = oom_score_adj
+        self.score = score  # "Kill process N (x) score N or sacrifice child" (before 5.1)
+        self.reaped = reaped
+        self.uptime = uptime  # the kill line's kernel time stamp
 
 
-@dataclass(slots=True)
-class Report:
+class Report(_Record):
     """One OOM-killer report. Sizes the kernel prints in pages stay pages here; the ``*_bytes``
     methods convert with :attr:`page_size`."""
 
-    line: int  # where it starts in the log (1-based)
-    stamp: str | None = None  # the time as the log printed it
-    uptime: float | None = None  # seconds since boot, when the kernel's stamp was printed
-    wall: float | None = None  # epoch seconds, when the prefix has a date (syslog: year unknown)
-    wall_has_year: bool = True
-    trigger: str | None = None
-    trigger_pid: int | None = None
-    trigger_oom_score_adj: int | None = None
-    trigger_oom_adj: int | None = None  # oom_adj / oomkilladj, before 2.6.36
-    kernel: str | None = None
-    gfp_mask: int | None = None
-    gfp_flags: str | None = None
-    order: int | None = None
-    sysrq: bool = False
-    panic: bool = False
-    constraint: str | None = None  # global | memcg | cpuset | mempolicy
-    memcg: str | None = None  # the cgroup whose limit was hit
-    task_memcg: str | None = None  # the victim's own cgroup
-    cpuset: str | None = None
-    limits: dict[str, tuple[int, int | None, int]] = field(default_factory=dict)  # usage kB, limit kB, failcnt
-    memcg_stat: dict[str, int] = field(default_factory=dict)  # bytes
-    meminfo: dict[str, int] = field(default_factory=dict)  # pages
-    node_kb: dict[str, int] = field(default_factory=dict)  # per-node kB fields summed over nodes
-    zone_kb: dict[str, int] = field(default_factory=dict)  # per-zone kB fields summed (before 4.8)
-    zones: list[Zone] = field(default_factory=list)
-    hugepages: list[tuple[int | None, int, int, int]] = field(default_factory=list)  # node, total, free, size kB
-    swap_free_kb: int | None = None
-    swap_total_kb: int | None = None
-    counts: dict[str, int] = field(default_factory=dict)  # "pages RAM" -> N, ...
-    top_tasks: list[Task] = field(default_factory=list)  # by rss, largest first
-    task_count: int = 0
-    task_rss_pages: int = 0
-    task_swap_pages: int = 0
-    by_name: dict[str, list[int]] = field(default_factory=dict)  # name -> [processes, rss pages]
-    slab_top: list[tuple[str, int, int]] = field(default_factory=list)  # name, used kB, total kB
-    victim: Victim | None = None
-    chosen_score: tuple[int, int] | None = None  # (pid, score) of "Kill process ... score N"
-    chosen: Victim | None = None  # the task the oom-kill: line names (4.19+), if no kill line follows
-    complete: bool = False  # the kill (or the kernel's giving up) was seen
-    _adj: dict[int, int] = field(default_factory=dict, repr=False)  # pid -> oom_score_adj, for the victim
+    __slots__ = _FIELDS = ("line", "stamp", "uptime", "wall", "wall_has_year", "trigger", "trigger_pid",
+                           "trigger_oom_score_adj", "trigger_oom_adj", "kernel", "gfp_mask", "gfp_flags", "order",
+                           "sysrq", "panic", "constraint", "memcg", "task_memcg", "cpuset", "limits", "memcg_stat",
+                           "meminfo", "node_kb", "zone_kb", "zones", "hugepages", "swap_free_kb", "swap_total_kb",
+                           "counts", "top_tasks", "task_count", "task_rss_pages", "task_swap_pages", "by_name",
+                           "slab_top", "victim", "chosen_score", "chosen", "complete", "_adj")
+
+    def __init__(self, line: int) -> None:
+        self.line: int = line  # where it starts in the log (1-based)
+        self.stamp: str | None = None  # the time as the log printed it
+        self.uptime: float | None = None  # seconds since boot, when the kernel's stamp was printed
+        self.wall: float | None = None  # epoch seconds, when the prefix has a date (syslog: year unknown)
+        self.wall_has_year: bool = True
+        self.trigger: str | None = None
+        self.trigger_pid: int | None = None
+        self.trigger_oom_score_adj: int | None = None
+        self.trigger_oom_adj: int | None = None  # oom_adj / oomkilladj, before 2.6.36
+        self.kernel: str | None = None
+        self.gfp_mask: int | None = None
+        self.gfp_flags: str | None = None
+        self.order: int | None = None
+        self.sysrq: bool = False
+        self.panic: bool = False
+        self.constraint: str | None = None  # global | memcg | cpuset | mempolicy
+        self.memcg: str | None = None  # the cgroup whose limit was hit
+        self.task_memcg: str | None = None  # the victim's own cgroup
+        self.cpuset: str | None = None
+        self.limits: dict[str, tuple[int, int | None, int]] = {}  # usage kB, limit kB, failcnt
+        self.memcg_stat: dict[str, int] = {}  # bytes
+        self.meminfo: dict[str, int] = {}  # pages
+        self.node_kb: dict[str, int] = {}  # per-node kB fields summed over nodes
+        self.zone_kb: dict[str, int] = {}  # per-zone kB fields summed (before 4.8)
+        self.zones: list[Zone] = []
+        self.hugepages: list[tuple[int | None, int, int, int]] = []  # node, total, free, size kB
+        self.swap_free_kb: int | None = None
+        self.swap_total_kb: int | None = None
+        self.counts: dict[str, int] = {}  # "pages RAM" -> N, ...
+        self.top_tasks: list[Task] = []  # by rss, largest first
+        self.task_count: int = 0
+        self.task_rss_pages: int = 0
+        self.task_swap_pages: int = 0
+        self.by_name: dict[str, list[int]] = {}  # name -> [processes, rss pages]
+        self.slab_top: list[tuple[str, int, int]] = []  # name, used kB, total kB
+        self.victim: Victim | None = None
+        self.chosen_score: tuple[int, int] | None = None  # (pid, score) of "Kill process ... score N"
+        self.chosen: Victim | None = None  # the task the oom-kill: line names (4.19+), if no kill line follows
+        self.complete: bool = False  # the kill (or the kernel's giving up) was seen
+        self._adj: dict[int, int] = {}  # pid -> oom_score_adj, for the victim
 
     # -- conversions -------------------------------------------------------------------------
 
@@ -371,36 +397,48 @@ class Report:
         return self.trigger is not None or self.sysrq
 
 
-@dataclass(slots=True)
-class Entry:
+class Entry(_Record):
     """One kill in the timeline."""
 
-    stamp: str | None
-    uptime: float | None
-    wall: float | None
-    victim: str | None
-    victim_pid: int | None
-    constraint: str | None
-    trigger: str | None
-    memcg: str | None
-    sysrq: bool
-    victim_uptime: float | None = None
-    rss_kb: tuple[int | None, int | None, int | None] = (None, None, None)  # the victim's anon, file, shmem
+    __slots__ = _FIELDS = ("stamp", "uptime", "wall", "victim", "victim_pid", "constraint", "trigger", "memcg",
+                           "sysrq", "victim_uptime", "rss_kb")
+
+    def __init__(self, stamp: str | None, uptime: float | None, wall: float | None, victim: str | None,
+                 victim_pid: int | None, constraint: str | None, trigger: str | None, memcg: str | None, sysrq: bool,
+                 victim_uptime: float | None = None,
+                 rss_kb: tuple[int | None, int | None, int | None] = (None, None, None)) -> None:
+        self.stamp = stamp
+        self.uptime = uptime
+        self.wall = wall
+        self.victim = victim
+        self.victim_pid = victim_pid
+        self.constraint = constraint
+        self.trigger = trigger
+        self.memcg = memcg
+        self.sysrq = sysrq
+        self.victim_uptime = victim_uptime
+        self.rss_kb = rss_kb  # the victim's anon, file, shmem
 
 
-@dataclass
-class OomLog:
+class OomLog(_Record):
     """Every report found: the latest few in full, every kill as a timeline entry."""
 
-    reports: list[Report] = field(default_factory=list)
-    timeline: list[Entry] = field(default_factory=list)
-    count: int = 0  # every report, including those no longer kept
-    kills: int = 0  # reports that name a victim
-    memcg_kills: int = 0
-    victim_counts: dict[str, int] = field(default_factory=dict)  # name -> kills (bounded)
-    intervals: list[float] = field(default_factory=list)  # seconds between consecutive reports (bounded)
-    sysrq_unanswered: int = 0  # SysRq-f presses that produced no report
-    lines: int = 0
+    __slots__ = _FIELDS = ("reports", "timeline", "count", "kills", "memcg_kills", "victim_counts", "intervals",
+                           "sysrq_unanswered", "lines")
+
+    def __init__(self, reports: list[Report] | None = None, timeline: list[Entry] | None = None, count: int = 0,
+                 kills: int = 0, memcg_kills: int = 0, victim_counts: dict[str, int] | None = None,
+                 intervals: list[float] | None = None, sysrq_unanswered: int = 0, lines: int = 0) -> None:
+        self.reports: list[Report] = [] if reports is None else reports
+        self.timeline: list[Entry] = [] if timeline is None else timeline
+        self.count = count  # every report, including those no longer kept
+        self.kills = kills  # reports that name a victim
+        self.memcg_kills = memcg_kills
+        self.victim_counts: dict[str, int] = {} if victim_counts is None else victim_counts  # name -> kills (bounded)
+        # seconds between consecutive reports (bounded)
+        self.intervals: list[float] = [] if intervals is None else intervals
+        self.sysrq_unanswered = sysrq_unanswered  # SysRq-f presses that produced no report
+        self.lines = lines
 
     @property
     def latest(self) -> Report | None:

@@ -9,19 +9,20 @@ Thread rows of ``ps auxm`` (PID ``-``) are skipped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from memdiag.facts import _Record
 from memdiag.parsers import ParseError, PROMPT_RE, content_lines
 from memdiag.parsers._table import command_name, header, pick
 
 _COMMAND_COLUMNS = ("COMMAND", "CMD", "COMM", "ARGS", "UCOMM", "UCMD")
 
 
-@dataclass(slots=True)
-class PsProcess:
-    pid: int
-    rss_bytes: int
-    comm: str
+class PsProcess(_Record):
+    __slots__ = _FIELDS = ("pid", "rss_bytes", "comm")
+
+    def __init__(self, pid: int, rss_bytes: int, comm: str) -> None:
+        self.pid = pid
+        self.rss_bytes = rss_bytes
+        self.comm = comm
 
 
 def parse_ps(text: str, origin: str) -> list[PsProcess]:

@@ -17,8 +17,8 @@ several iterations (``top -b -n2``) the last one is used: it is the most recent.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
+from memdiag.facts import _Record
 from memdiag.parsers import ParseError, PROMPT_RE, content_lines
 from memdiag.parsers._table import Header, command_name, header, pick
 from memdiag.units import KIB, UnitError, parse_size
@@ -35,28 +35,41 @@ _PAIR = re.compile(
 _DEFAULT_HEADER = "    PID USER      PR  NI    VIRT    RES    SHR S  %CPU  %MEM     TIME+ COMMAND"
 
 
-@dataclass(slots=True)
-class TopProcess:
-    pid: int
-    user: str
-    res_bytes: int
-    comm: str
+class TopProcess(_Record):
+    __slots__ = _FIELDS = ("pid", "user", "res_bytes", "comm")
+
+    def __init__(self, pid: int, user: str, res_bytes: int, comm: str) -> None:
+        self.pid = pid
+        self.user = user
+        self.res_bytes = res_bytes
+        self.comm = comm
 
 
-@dataclass(slots=True)
-class TopOutput:
-    mem_total: int | None = None
-    mem_free: int | None = None
-    mem_used: int | None = None
-    buff_cache: int | None = None
-    mem_avail: int | None = None
-    swap_total: int | None = None
-    swap_free: int | None = None
-    swap_used: int | None = None
-    processes: list[TopProcess] = field(default_factory=list)
-    clock: str | None = None  # "16:46:45" from the first line
-    layout: str | None = None  # "old" (<= 3.3.9) or "new" (>= 3.3.10) summary lines
-    skipped: list[str] = field(default_factory=list)  # "line N: reason" for rows not understood
+class TopOutput(_Record):
+    """What ``top -b`` showed. ``clock``: "16:46:45" from the first line; ``layout``: "old"
+    (<= 3.3.9) or "new" (>= 3.3.10) summary lines; ``skipped``: "line N: reason" for rows not
+    understood."""
+
+    __slots__ = _FIELDS = ("mem_total", "mem_free", "mem_used", "buff_cache", "mem_avail", "swap_total",
+                           "swap_free", "swap_used", "processes", "clock", "layout", "skipped")
+
+    def __init__(self, mem_total: int | None = None, mem_free: int | None = None, mem_used: int | None = None,
+                 buff_cache: int | None = None, mem_avail: int | None = None, swap_total: int | None = None,
+                 swap_free: int | None = None, swap_used: int | None = None,
+                 processes: list[TopProcess] | None = None, clock: str | None = None, layout: str | None = None,
+                 skipped: list[str] | None = None) -> None:
+        self.mem_total = mem_total
+        self.mem_free = mem_free
+        self.mem_used = mem_used
+        self.buff_cache = buff_cache
+        self.mem_avail = mem_avail
+        self.swap_total = swap_total
+        self.swap_free = swap_free
+        self.swap_used = swap_used
+        self.processes: list[TopProcess] = [] if processes is None else processes
+        self.clock = clock
+        self.layout = layout
+        self.skipped: list[str] = [] if skipped is None else skipped
 
 
 def parse_top(text: str, origin: str) -> TopOutput:
