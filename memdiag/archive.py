@@ -14,14 +14,15 @@ Every refusal is an :class:`~memdiag.errors.InputError` naming the archive and t
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Iterator
 
 from memdiag.errors import InputError
+from memdiag.facts import _Frozen
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
+    from typing import Iterator
 
 _MAGIC = (
     (b"\x1f\x8b", "gz"),
@@ -30,17 +31,27 @@ _MAGIC = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Caps on what one archive may unpack to."""
+class Limits(_Frozen):
+    """Caps on what one archive may unpack to (immutable; compared and hashed by its fields).
 
-    total_bytes: int = 2 * 1024**3
-    member_bytes: int = 512 * 1024**2
-    members: int = 200_000
-    #: unpacked / packed bytes; checked once more than ``ratio_floor`` bytes are unpacked, so a
-    #: tiny archive of zeros (legitimately very compressible) is not refused
-    ratio: float = 200.0
-    ratio_floor: int = 64 * 1024**2
+    ``ratio`` is unpacked / packed bytes, checked once more than ``ratio_floor`` bytes are
+    unpacked, so a tiny archive of zeros (legitimately very compressible) is not refused."""
+
+    __slots__ = ("total_bytes", "member_bytes", "members", "ratio", "ratio_floor")
+    total_bytes: int
+    member_bytes: int
+    members: int
+    ratio: float
+    ratio_floor: int
+
+    def __init__(self, total_bytes: int = 2 * 1024**3, member_bytes: int = 512 * 1024**2, members: int = 200_000,
+                 ratio: float = 200.0, ratio_floor: int = 64 * 1024**2) -> None:
+        _set = object.__setattr__
+        _set(self, "total_bytes", total_bytes)
+        _set(self, "member_bytes", member_bytes)
+        _set(self, "members", members)
+        _set(self, "ratio", ratio)
+        _set(self, "ratio_floor", ratio_floor)
 
 
 DEFAULT_LIMITS = Limits()
@@ -71,6 +82,8 @@ def is_archive(path: str) -> bool:
 @contextmanager
 def extracted(path: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[str]:
     """Extract ``path`` into a private temporary folder, yield it, and remove it afterwards."""
+    import tempfile
+
     parent = tempfile.mkdtemp(prefix="memdiag-")
     try:
         yield extract(path, parent, limits)
@@ -85,6 +98,7 @@ def extract(path: str, dest_parent: str, limits: Limits = DEFAULT_LIMITS) -> str
     """
     import lzma  # not on the live diagnosis path
     import tarfile
+    import tempfile
     import zlib
 
     kind = compression(path)
@@ -121,6 +135,8 @@ def remove_tree(path: str) -> None:
             pass
 
     if os.path.lexists(path):
+        import shutil
+
         shutil.rmtree(path, onerror=fix)
 
 
@@ -268,6 +284,8 @@ class _Extractor:
         self.clear(path, member.name)
         size = os.path.getsize(self.target(target))
         self.account(member.name, size)
+        import shutil
+
         shutil.copyfile(self.target(target), path, follow_symlinks=False)
         os.chmod(path, 0o600)
         self.files.add(name)
@@ -307,6 +325,8 @@ class _Store:
 
     def write(self, data: bytes) -> None:
         if self._file is None and self.size + len(data) > self._memory:
+            import tempfile
+
             self._file = tempfile.TemporaryFile(dir=self._workdir)
             self._file.write(self._buf.getbuffer())
             self._buf = None

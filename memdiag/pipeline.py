@@ -25,7 +25,7 @@ from memdiag.registry import Registry
 from memdiag.ruleset import RuleSet
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
-    from typing import Any, Hashable, Iterable, Sequence
+    from typing import Any, Callable, Hashable, Iterable, Sequence
 
 #: Overall time a diagnosis may take before sources are abandoned (seconds).
 DEFAULT_TIMEOUT = 20.0
@@ -120,11 +120,17 @@ def load_rules(registry: Registry, extra_paths: Iterable[str] = (), params: dict
 
 # -- evidence ---------------------------------------------------------------------------------
 
-def open_input(path: str, registry: Registry, workdir: str) -> Evidence:
-    """Evidence for ``path``: the first input opener that recognises it wins."""
+def open_input(path: str, registry: Registry, workdir: str | Callable[[], str]) -> Evidence:
+    """Evidence for ``path``: the first input opener that recognises it wins.
+
+    ``workdir`` may be a function that makes the work folder: it is called before the first
+    opener not marked ``lazy_workdir`` (memdiag's own take the function and call it only when
+    they write something), so a folder, read in place, needs no temporary folder."""
     if not os.path.exists(path):
         raise InputError("no such file or folder", path=path)
     for _name, opener in registry.inputs:
+        if not isinstance(workdir, str) and not getattr(opener, "lazy_workdir", False):
+            workdir = workdir()
         ev = opener(path, workdir)
         if ev is not None:
             return ev
@@ -149,15 +155,26 @@ def diagnose_source(source: str, *, registry: Registry, rules: RuleSet, live_roo
                     text: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> Diagnosis:
     """Diagnose ``source``: the live host whose root is ``source`` (``live_root``), pasted
     ``text``, or an input path (capture, sosreport, archive, folder or file of command output).
-    Archives are unpacked into a private folder that is gone when this returns; ``timeout``
+    Archives are unpacked into a private folder that is gone when this returns (made only when
+    something is written: pasted text, an archive; a folder is read in place); ``timeout``
     bounds reading the evidence, not unpacking it (which has limits of its own)."""
     if live_root:
         return diagnose(live(source), registry=registry, rules=rules, deadline=Deadline(timeout))
-    import tempfile
+    made: list = []  # the TemporaryDirectory, once something needs it
 
-    with tempfile.TemporaryDirectory(prefix="memdiag-") as workdir:
-        ev = open_text(text, registry, workdir) if text is not None else open_input(source, registry, workdir)
+    def workdir() -> str:
+        if not made:
+            import tempfile
+
+            made.append(tempfile.TemporaryDirectory(prefix="memdiag-"))
+        return made[0].name
+
+    try:
+        ev = open_text(text, registry, workdir()) if text is not None else open_input(source, registry, workdir)
         return diagnose(ev, registry=registry, rules=rules, deadline=Deadline(timeout))
+    finally:
+        if made:
+            made[0].cleanup()
 
 
 def diagnose(ev: Evidence, *, registry: Registry, rules: RuleSet, previous: FactSet | None = None,

@@ -20,12 +20,33 @@ import os
 from memdiag.evidence import Evidence
 from memdiag.hookspecs import hookimpl
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
+    from typing import Callable
+
+    Workdir = str | Callable[[], str]
+
+#: Folders that hold a host's tree rather than loose outputs (sources read them by path).
+TREES = frozenset({"proc", "sys", "etc", "run"})
+
+
+def _workdir(workdir: Workdir) -> str:
+    """The work folder; ``workdir`` may be the function that makes it, called only now that it is
+    needed (:func:`memdiag.pipeline.open_input` passes one to openers marked ``lazy_workdir``)."""
+    return workdir if isinstance(workdir, str) else workdir()
+
+
+def _lazy(opener):
+    """Mark a built-in opener that takes the function making its work folder instead of the folder
+    and makes it only when it writes something: a folder is read in place, so analysing one
+    makes no temporary folder."""
+    opener.lazy_workdir = True
+    return opener
+
 
 def _inner(folder: str) -> str:
     """The folder itself, or its single sub-folder when that is all it holds (an unpacked
     archive's top level) - unless that sub-folder is part of a host's tree, like ``proc/``."""
-    from memdiag.plugins.inputs.loose import TREES
-
     try:
         entries = [e for e in os.listdir(folder) if not e.startswith(".")]
     except OSError:
@@ -38,34 +59,38 @@ def _inner(folder: str) -> str:
 
 
 def _open_tree(folder: str, *, label: str, shown_as: str | None) -> Evidence:
-    from memdiag.plugins.inputs import capture, loose, sosreport
+    from memdiag.plugins.inputs import capture, sosreport
 
     if capture.is_capture(folder):
         return capture.open_capture(folder, label=label, shown_as=shown_as)
     if sosreport.is_sosreport(folder):
         return sosreport.open_sosreport(folder, label=label, shown_as=shown_as)
+    from memdiag.plugins.inputs import loose  # the recogniser: only loose outputs need it
+
     return loose.open_folder(folder, label=label, shown_as=shown_as)
 
 
 def _inner_of(tree) -> str:
     """:func:`_inner` for an indexed archive: its single top folder, or "" (the root)."""
-    from memdiag.plugins.inputs.loose import TREES
-
     entries = [e for e in tree.children.get("", ()) if not e.startswith(".")]
     if len(entries) == 1 and entries[0] not in TREES and tree.entries[entries[0]][0] == "d":
         return entries[0]
     return ""
 
 
-def open_archive(path: str, workdir: str) -> Evidence | None:
+@_lazy
+def open_archive(path: str, workdir: Workdir) -> Evidence | None:
     """A capture or sosreport archive is read in place, from an in-memory index of its members
     (extracting ~400 small files to disk and removing them was most of the cost of one); any
     other archive (loose files, recognised by content) is extracted into ``workdir``."""
+    if not os.path.isfile(path):  # a folder: memdiag.archive (~2 ms to import) is not needed
+        return None
     from memdiag import archive
     from memdiag.plugins.inputs import capture, sosreport
 
     if not archive.is_archive(path):
         return None
+    workdir = _workdir(workdir)
     tree = archive.index(path, workdir)
     top = _inner_of(tree)
     shown_as = f"{path}:" + (top + "/" if top else "")
@@ -86,7 +111,8 @@ def open_archive(path: str, workdir: str) -> Evidence | None:
 
 
 def _folder_opener(kind: str):
-    def opener(path: str, workdir: str) -> Evidence | None:
+    @_lazy
+    def opener(path: str, workdir: Workdir) -> Evidence | None:
         from memdiag.plugins.inputs import capture, sosreport
 
         if not os.path.isdir(path):
@@ -103,18 +129,18 @@ def _folder_opener(kind: str):
     return opener
 
 
-def open_pasted(path: str, workdir: str) -> Evidence | None:
+@_lazy
+def open_pasted(path: str, workdir: Workdir) -> Evidence | None:
     from memdiag.plugins.inputs import loose
 
     if not os.path.isfile(path):
         return None
-    return loose.open_text_file(path, workdir, label=path)
+    return loose.open_text_file(path, _workdir(workdir), label=path)
 
 
 def expand(path: str) -> list[str]:
     """The inputs ``path`` stands for: itself, or, for a folder of several captures or sosreports
     (archived or unpacked) and nothing else to read, each of them in name order."""
-    from memdiag import archive
     from memdiag.plugins.inputs import capture, sosreport
 
     if not os.path.isdir(path):
@@ -135,8 +161,11 @@ def expand(path: str) -> list[str]:
             inner = _inner(child)
             if not (capture.is_capture(inner) or sosreport.is_sosreport(inner)):
                 return [path]
-        elif not archive.is_archive(child):
-            return [path]
+        else:
+            from memdiag import archive
+
+            if not archive.is_archive(child):
+                return [path]
         found.append(child)
     return found if len(found) >= 2 else [path]
 

@@ -10,12 +10,13 @@ be read (with the original reason), so a capture is diagnosed exactly like the l
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Iterator
 
-from memdiag.archive import Loop, Outside
 from memdiag.evidence import READ_LIMIT, Captured, Evidence, Unreadable, stream_lines
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
+    from typing import Iterator
+
     from memdiag.archive import Tree
 
 
@@ -127,6 +128,8 @@ class _TreeReads(Evidence):
 
     def _lookup(self, rel: str, follow: bool = True):
         """(name, entry) or None; Unreadable when ``rel`` leads out or loops."""
+        from memdiag.archive import Loop, Outside  # loaded already: this evidence reads an archive
+
         try:
             return self.tree.lookup(rel, self.top, follow)
         except Outside:

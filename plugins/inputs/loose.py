@@ -11,18 +11,16 @@ into problems naming each file, and never stop the others from being read.
 from __future__ import annotations
 
 import os
-import tempfile
 
 from memdiag.errors import InputError
 from memdiag.evidence import Captured, Unreadable
+from memdiag.plugins.inputs import TREES
 from memdiag.plugins.inputs._evidence import OfflineEvidence
 from memdiag.recognize import LABELS, TEXT_LIMIT, Recognition, read_text_data, split
 
 #: A folder walk stops after this many files (a loose folder is a ticket's attachments, not a disk).
 MAX_FILES = 500
 MAX_DEPTH = 3
-#: Folders that hold a host's tree rather than loose outputs (sources read them by path).
-TREES = frozenset({"proc", "sys", "etc", "run"})
 
 
 def _walk(folder: str) -> tuple[list[str], list[tuple[str, str]]]:
@@ -114,6 +112,8 @@ def open_text_file(path: str, workdir: str, *, label: str) -> OfflineEvidence:
     if not overlay:
         why = notes[0][1].removesuffix("; skipped") if notes else "empty file"
         raise InputError(f"no recognised command output or /proc file: {why}", path=label)
+    import tempfile
+
     root = tempfile.mkdtemp(prefix="pasted-", dir=workdir)
     return OfflineEvidence(root, kind="text", label=label, host=host, overlay=overlay,
                            metadata={"unrecognised": notes})
