@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from memdiag.bounded import Deadline, bounded_map
 
 
@@ -38,3 +40,58 @@ def test_per_item_stall():
     out = bounded_map(lambda s: time.sleep(s), [0.3, 0.01], stall=lambda s: 1.0 if s > 0.2 else 0.1,
                       deadline=Deadline(5))
     assert [i for i, _ in out.results] == [0.3, 0.01]
+
+
+# -- results handed over in batches ------------------------------------------------------------
+
+def test_batches_hand_over_every_result_in_order():
+    seen = []
+    out = bounded_map(lambda i: i * 2, range(1000), stall=5, deadline=Deadline(60), batch=64,
+                      on_result=lambda item, r: seen.append((item, r)))
+    assert seen == [(i, i * 2) for i in range(1000)]
+    assert not (out.results or out.errors or out.timed_out or out.not_started)
+
+
+def test_a_stall_inside_a_batch_keeps_the_items_finished_before_it():
+    """Items 0-2 are finished but not yet handed over (the batch is 16) when item 3 sticks: the
+    watcher hands them over, item 3 times out, and a fresh worker goes on from item 4. The stuck
+    worker never delivers, even once it comes back."""
+    release, seen = threading.Event(), []
+
+    def work(i: int) -> int:
+        if i == 3:
+            release.wait(60)
+        if i == 5:
+            raise ValueError("bad")
+        return i
+
+    out = bounded_map(work, range(40), stall=0.2, deadline=Deadline(60), batch=16,
+                      on_result=lambda item, r: seen.append(item))
+    handed_over = list(seen)
+    release.set()
+    time.sleep(0.3)  # give the abandoned worker every chance to (wrongly) deliver
+    assert out.timed_out == [3]
+    assert [(i, str(e)) for i, e in out.errors] == [(5, "bad")]
+    assert handed_over == [i for i in range(40) if i not in (3, 5)] and seen == handed_over
+
+
+def test_batches_and_the_overall_deadline_account_for_every_item():
+    out = bounded_map(lambda i: time.sleep(0.02), range(100), stall=5, deadline=Deadline(0.3), batch=8)
+    assert out.results and out.not_started and len(out.timed_out) == 1
+    done = [i for i, _ in out.results]
+    assert done == list(range(len(done)))  # in order, none lost before the one given up on
+    assert done + out.timed_out + out.not_started == list(range(100))
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread ends loudly
+def test_a_worker_ended_by_a_base_exception_keeps_what_it_finished():
+    def work(i: int) -> int:
+        if i == 2:
+            raise SystemExit  # ends the worker thread, not the process
+        return i
+
+    out = bounded_map(work, range(6), stall=5, deadline=Deadline(60), batch=4)
+    for t in threading.enumerate():  # it ends just after handing over: let it, in this test
+        if t.name == "memdiag-bounded":
+            t.join(5)
+    assert out.results == [(0, 0), (1, 1)]

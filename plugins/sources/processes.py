@@ -5,17 +5,27 @@ RssShmem split (4.5+) are read from /proc/PID/status, which is cheap: counters, 
 walk. Without per-process files the first captured listing found is used: `ps` (RSS in KiB),
 then `top -b` (RES, with per-row units). Processes that exit mid-scan or cannot be read are
 normal on a live host and only counted.
+
+On the running host the scan reads /proc itself (one open, read and close per process, and a
+parser for the kernel's own layout): the kernel producing the files is the scan's real work, and
+Evidence's general read (snapshot checks, a second read to find the end) with the general parser
+(each key searched for in the whole file) had nearly doubled it.
 """
 
 from __future__ import annotations
 
 import heapq
+import os
 
 from memdiag.bounded import Deadline, bounded_map
 from memdiag.evidence import Evidence, Unreadable
 from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
+    from typing import Callable
 
 TOP_N = 10
 #: The scan keeps this many of the largest processes for the pss source (twice its budget of 32,
@@ -26,6 +36,11 @@ RANKING = "processes.ranking"
 #: A single /proc/PID read that makes no progress for this long is abandoned (it is stuck in
 #: the kernel, e.g. behind a hung process's mmap lock); the scan goes on with the next PID.
 STALL_SECONDS = 1.0
+#: Results handed from the scan's reading thread to the running totals this many at a time (one
+#: lock round each); every read is still watched on its own (memdiag.bounded).
+BATCH = 64
+#: A status larger than this is not one the kernel wrote (~1.5 KiB); it counts as unreadable.
+STATUS_LIMIT = 1 << 16
 
 _KEYS = ((b"\nVmRSS:", 0), (b"\nRssAnon:", 1), (b"\nRssFile:", 2), (b"\nRssShmem:", 3), (b"\nVmSwap:", 4))
 
@@ -68,20 +83,13 @@ class ProcessesSource(Source):
             self._publish(out, rows, top.origin, "top")
 
     def _scan_proc(self, ev: Evidence, out: FactSet, pids: list[str]) -> None:
-        def read(pid: str) -> tuple[str, list[int | None]]:
-            try:
-                data = ev.read_bytes(f"proc/{pid}/status", limit=1 << 16)
-            except Unreadable:
-                data = None
-            if not data:
-                raise LookupError(pid)  # exited mid-scan or hidden: counted, not an error
-            return _parse_status(data)
-
+        read = _live_reader(ev.root) if _plain_live(ev) else _evidence_reader(ev)
         # Streamed into running totals (memory stays flat at 100,000 processes). bounded_map
         # never hands over a result from a worker it abandoned on a stuck read, so nothing
         # arrives after the totals below are published.
         acc = _Totals()
-        outcome = bounded_map(read, pids, stall=STALL_SECONDS, deadline=Deadline(self.timeout), on_result=acc.add)
+        outcome = bounded_map(read, pids, stall=STALL_SECONDS, deadline=Deadline(self.timeout),
+                              on_result=acc.add, batch=BATCH)
         proc_root = ev.origin("proc")
         origin = proc_root + "/*/status"
         self._publish_totals(out, acc.count, acc.totals[0], acc.top(), acc.names, origin, "proc")
@@ -140,22 +148,31 @@ class _Totals:
         self._heap: list[tuple[int, int, int, str]] = []  # (rss, -seen, pid, name): smallest on top
 
     def add(self, pid: str, parsed: tuple[str, list[int | None]]) -> None:
-        name, values = parsed
+        name, (rss, anon, file, shmem, swap) = parsed
         totals = self.totals
-        for i, v in enumerate(values):
-            if v is not None:
-                totals[i] += v
-        self.has_split = self.has_split or values[1] is not None
+        if rss is not None:
+            totals[0] += rss
+        if anon is not None:
+            totals[1] += anon
+            self.has_split = True
+        if file is not None:
+            totals[2] += file
+        if shmem is not None:
+            totals[3] += shmem
+        if swap is not None:
+            totals[4] += swap
         self.names.add(name)
-        rss = values[0] or 0  # kernel threads have no VmRSS
-        entry = (rss, -self.count, int(pid), name)
-        self.count += 1
+        seen = self.count
+        self.count = seen + 1
         if rss:
             self.holding += 1
-        if len(self._heap) < RANK_N:
-            heapq.heappush(self._heap, entry)
-        elif entry > self._heap[0]:
-            heapq.heapreplace(self._heap, entry)
+        else:
+            rss = 0  # kernel threads have no VmRSS
+        heap = self._heap
+        if len(heap) < RANK_N:
+            heapq.heappush(heap, (rss, -seen, int(pid), name))
+        elif rss > heap[0][0]:  # an equal one seen later ranks below (ties: first seen first)
+            heapq.heapreplace(heap, (rss, -seen, int(pid), name))
 
     def top(self) -> list[tuple[int, str, int]]:
         return [(pid, name, rss) for rss, _, pid, name in sorted(self._heap, reverse=True)[:TOP_N]]
@@ -188,6 +205,103 @@ def _parse_status(data: bytes) -> tuple[str, list[int | None]]:
         return "", values
     end = data.find(b"\n", at + 6)
     return data[at + 6:end if end >= 0 else None].strip().decode("utf-8", "replace"), values
+
+
+def _plain_live(ev: Evidence) -> bool:
+    """``ev`` is the running host read as it is. A subclass may record or stand in for reads
+    (``memdiag collect`` keeps every file it reads) and an overlay replaces files: both must see
+    each read go through :meth:`Evidence.read_bytes`."""
+    return ev.live and type(ev) is Evidence and not ev._overlay
+
+
+def _evidence_reader(ev: Evidence) -> Callable[[str], tuple[str, list[int | None]]]:
+    """pid -> parsed status, read through ``ev`` (a snapshot, or a live host someone watches)."""
+    def read(pid: str) -> tuple[str, list[int | None]]:
+        try:
+            data = ev.read_bytes(f"proc/{pid}/status", limit=STATUS_LIMIT)
+        except Unreadable:
+            data = None
+        if not data:
+            raise LookupError(pid)  # exited mid-scan or hidden: counted, not an error
+        return _parse_status(data)
+
+    return read
+
+
+def _live_reader(root: str) -> Callable[[str], tuple[str, list[int | None]]]:
+    """pid -> parsed status, straight from the running kernel's /proc under ``root``.
+
+    One open, one read, one close: the kernel produces a status whole at the first read, so a
+    read larger than it can be is all of it - no read to find the end, no size or file-type
+    checks, which only a snapshot needs. Opened without blocking (a FIFO in a hand-made root
+    must not hang the scan; a read stuck in the kernel is bounded_map's to abandon). Any failure
+    - the process exited, permission, a read error - is raised and counted as unreadable.
+    """
+    prefix = os.path.join(root, "proc", "")
+    # Looked up per scan, not at import: tests stand in for os.open to make reads hang or fail.
+    open_, read_, close = os.open, os.read, os.close
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    parse = _parse_kernel
+
+    def read(pid: str) -> tuple[str, list[int | None]]:
+        fd = open_(prefix + pid + "/status", flags)
+        try:
+            data = read_(fd, STATUS_LIMIT + 1)
+        finally:
+            close(fd)
+        if not data or len(data) > STATUS_LIMIT:
+            raise LookupError(pid)  # empty, or larger than any status: counted as unreadable
+        return parse(data)
+
+    return read
+
+
+def _parse_kernel(data: bytes) -> tuple[str, list[int | None]]:
+    """:func:`_parse_status` for a status as the kernel writes it, in a third of the time.
+
+    The kernel writes Name on the first line, each key once, and VmRSS, RssAnon, RssFile,
+    RssShmem (4.5+) on consecutive lines with VmSwap after them; a process without memory of its
+    own (kernel thread, zombie) has none of these lines. So the five values are found by reading
+    forward from VmRSS instead of searching the whole file for each key. A file laid out any
+    other way (a hand-made live root) goes to :func:`_parse_status`.
+    """
+    nl = data.find(b"\n")
+    if nl < 0 or not data.startswith(b"Name:"):
+        return _parse_status(data)
+    name = data[5:nl].strip().decode("utf-8", "replace")
+    at = data.find(b"\nVmRSS:", nl)
+    if at < 0:
+        if b"\nRss" in data or b"\nVmSwap:" in data:  # not the kernel's: they come with VmRSS
+            return _parse_status(data)
+        return name, [None] * 5
+    # "NNN kB" of VmRSS, then RssAnon:, RssFile:, RssShmem: lines of the same shape
+    t = data[at + 7:at + 200].split(None, 11)
+    if len(t) < 11 or t[1] != b"kB" or not _size(t[0]):
+        return _parse_status(data)
+    if t[2] == b"RssAnon:":
+        if not (t[4] == t[7] == t[10] == b"kB" and t[5] == b"RssFile:" and t[8] == b"RssShmem:"
+                and _size(t[3]) and _size(t[6]) and _size(t[9])):
+            return _parse_status(data)
+        values: list[int | None] = [int(t[0]) << 10, int(t[3]) << 10, int(t[6]) << 10, int(t[9]) << 10, None]
+    elif b"\nRss" in data:  # before 4.5 there is no split; a split elsewhere is not the kernel's
+        return _parse_status(data)
+    else:
+        values = [int(t[0]) << 10, None, None, None, None]
+    at = data.find(b"\nVmSwap:", at)
+    if at >= 0:
+        end = data.find(b"\n", at + 8)
+        v = data[at + 8:end if end >= 0 else None].split(None, 1)
+        if not (v and _size(v[0])):
+            return _parse_status(data)
+        values[4] = int(v[0]) << 10
+    elif b"\nVmSwap:" in data:  # absent before 2.6.34; above VmRSS is not the kernel's layout
+        return _parse_status(data)
+    return name, values
+
+
+def _size(digits: bytes) -> bool:
+    """A status size field: ASCII digits, not so many that they are junk (as in _parse_status)."""
+    return digits.isdigit() and len(digits) <= 24
 
 
 @hookimpl

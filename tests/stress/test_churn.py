@@ -132,6 +132,49 @@ def test_processes_exiting_mid_scan_are_counted_not_rows(recording):
         reap(victims)
 
 
+
+def test_processes_exiting_mid_scan_on_the_live_path(recording, monkeypatch):
+    """The same where the scan opens each status itself (the plain live host): the victims are
+    killed as their status is opened, half reaped before the open, half left as zombies."""
+    victims = spawn(200, "sleep", "600")
+    gone, zombies = {str(p) for p in victims[::2]}, {str(p) for p in victims[1::2]}
+    listed: list[str] = []
+    real_open, real_listdir = os.open, os.listdir
+
+    def opener(path, flags, *args, **kwargs):
+        parts = os.fspath(path).split("/")
+        if len(parts) == 4 and parts[1] == "proc" and parts[3] == "status" and parts[2] in gone | zombies:
+            pid = int(parts[2])
+            os.kill(pid, signal.SIGKILL)
+            if parts[2] in gone:
+                os.waitpid(pid, 0)
+            else:
+                while _state(pid) != "Z":
+                    threading.Event().wait(0.001)
+        return real_open(path, flags, *args, **kwargs)
+
+    def listing(path="."):
+        names = real_listdir(path)
+        if os.fspath(path) == "/proc":
+            listed[:] = [n for n in names if n.isdigit()]
+        return names
+
+    monkeypatch.setattr(os, "open", opener)
+    monkeypatch.setattr(os, "listdir", listing)
+    try:
+        ev = live()
+        assert processes_module._plain_live(ev)
+        out = collect([ProcessesSource()], ev, deadline=Deadline(120))
+        acc = recording[-1]
+        read = {p for p, _ in acc.rows}
+        assert not read & gone and zombies <= read
+        assert all(v[0] is None for p, (_, v) in acc.rows if p in zombies)
+        assert out.get("processes.unreadable") >= len(gone)
+        check_consistent(out, acc, listed=len(listed))
+    finally:
+        monkeypatch.undo()
+        reap(victims)
+
 def churn(total: int, done: threading.Event, in_flight: int = 40) -> None:
     """Start ``total`` short-lived processes, ``in_flight`` at a time, reaping each as it ends."""
     exe = shutil.which("true") or "/bin/true"

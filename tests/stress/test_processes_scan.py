@@ -1,19 +1,25 @@
 """The process scan's fast paths give exactly what the plain ones would: the status parser that
-finds five keys instead of splitting every line, and the streamed totals that replace the list
-of every row."""
+finds five keys instead of splitting every line, the live one that reads the kernel's layout
+forward, and the streamed totals that replace the list of every row. And the live path's reads
+stay bounded: one that hangs is abandoned, the rest are counted."""
 
 from __future__ import annotations
 
+import os
+import threading
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memdiag.bounded import Deadline
 from memdiag.evidence import Evidence
 from memdiag.facts import FactSet
-from memdiag.plugins.sources.processes import TOP_N, ProcessesSource, _parse_status, _Totals
+from memdiag.plugins.sources import processes
+from memdiag.plugins.sources.processes import TOP_N, ProcessesSource, _parse_kernel, _parse_status, _Totals
 from memdiag.sources import build_catalog, collect
 
-from .helpers import status_text, write_tree
+from .helpers import BlockingOpens, must_return, status_text, write_tree
 
 FIELDS = {b"VmRSS": 0, b"RssAnon": 1, b"RssFile": 2, b"RssShmem": 3, b"VmSwap": 4}
 
@@ -89,3 +95,104 @@ def test_a_captured_proc_tree_is_summed_row_by_row(tmp_path):
     assert len(top) == TOP_N and [r["rss"] for r in top] == sorted((r["rss"] for r in top), reverse=True)
     assert out.get("processes.names") == sorted({n for n, _ in procs.values()})
     assert isinstance(out, FactSet) and build_catalog([ProcessesSource()]).get("processes.count")
+
+
+# -- the live parser: the kernel's layout, read forward -----------------------------------------
+
+def _repeats(data: bytes) -> bool:
+    lines = (b"\n" + data).split(b"\n")
+    return any(sum(line.startswith(k + b":") for line in lines) > 1 for k in (b"Name", *FIELDS))
+
+
+@settings(max_examples=600, deadline=None)
+@given(documents)
+def test_the_kernel_layout_parser_agrees_wherever_no_key_repeats(data):
+    """Anything but a repeated key (which the kernel never writes) reads as the general parser
+    reads it: a file not laid out as the kernel's is handed to that parser."""
+    if not _repeats(data):
+        assert _parse_kernel(data) == reference_parse(data)
+
+
+def kernel_status(name: bytes, rss: int | None, split: bool, swap: int | None, width: int) -> bytes:
+    """A status as some kernel writes it: no memory lines for a kernel thread or zombie (rss None),
+    the RssAnon/RssFile/RssShmem split from 4.5, VmSwap from 2.6.34, values right-aligned."""
+    kb = (lambda n: f"{n:>{width}} kB".encode())
+    head = b"Name:\t" + name + b"\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t7\nPid:\t7\nPPid:\t1\n"
+    tail = b"Threads:\t1\nSigQ:\t0/62920\nCpus_allowed_list:\t0-1\nvoluntary_ctxt_switches:\t5\n"
+    if rss is None:
+        return head + b"Kthread:\t1\n" + tail
+    mem = b"VmPeak:\t" + kb(rss * 2) + b"\nVmHWM:\t" + kb(rss) + b"\nVmRSS:\t" + kb(rss) + b"\n"
+    if split:
+        mem += (b"RssAnon:\t" + kb(rss // 2) + b"\nRssFile:\t" + kb(rss - rss // 2) + b"\nRssShmem:\t"
+                + kb(rss // 7) + b"\n")
+    mem += b"VmData:\t" + kb(rss) + b"\nVmStk:\t" + kb(132) + b"\nVmExe:\t" + kb(20) + b"\nVmPTE:\t" + kb(44) + b"\n"
+    if swap is not None:
+        mem += b"VmSwap:\t" + kb(swap) + b"\nHugetlbPages:\t" + kb(0) + b"\n"
+    return head + mem + tail
+
+
+names = st.binary(max_size=16).map(lambda b: b.replace(b"\n", b"\\n"))  # the kernel escapes newlines
+sizes = st.one_of(st.none(), st.integers(0, 2**44))
+
+
+@settings(max_examples=400, deadline=None)
+@given(names, sizes, st.booleans(), sizes, st.sampled_from([0, 8]))
+def test_the_kernel_layout_parser_reads_every_kernels_status(name, rss, split, swap, width):
+    data = kernel_status(name, rss, split, swap, width)
+    assert _parse_kernel(data) == _parse_status(data) == reference_parse(data)
+
+
+def test_the_kernel_layout_parser_reads_this_hosts_processes():
+    read = 0
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            with open(f"/proc/{pid}/status", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue  # exited
+        assert _parse_kernel(data) == _parse_status(data), data
+        read += 1
+    assert read >= 2
+
+
+# -- the live path's reads stay bounded ---------------------------------------------------------
+
+@pytest.fixture
+def hanging(monkeypatch):
+    made = []
+
+    def make(paths):
+        made.append(BlockingOpens(monkeypatch, paths))
+        return made[-1]
+
+    yield make
+    for b in made:
+        b.release()
+
+
+def test_a_hung_read_on_the_live_path_is_abandoned_and_the_scan_goes_on(tmp_path, hanging, monkeypatch):
+    """Process 150's status never opens (a read stuck in the kernel), in the middle of a batch:
+    the processes before it in that batch are kept, it is named and counted, the scan goes on
+    with a fresh reader, and its read coming back later changes nothing."""
+    monkeypatch.setattr(processes, "STALL_SECONDS", 0.3)
+    procs = {pid: (f"p{pid % 5}", pid * 3) for pid in range(100, 300)}
+    root = write_tree(tmp_path, {f"proc/{pid}/status": status_text(pid, n, rss) for pid, (n, rss) in procs.items()
+                                 if pid != 150})
+    (root / "proc/150").mkdir()
+    blocking = hanging([root / "proc/150/status"])
+    scanned = []
+    monkeypatch.setattr(processes, "_Totals", type("Seen", (_Totals,), {
+        "add": lambda self, pid, parsed: (scanned.append(pid), _Totals.add(self, pid, parsed))}))
+    ev = Evidence(str(root), kind="live")
+    assert processes._plain_live(ev)
+    out = must_return(lambda: collect([ProcessesSource()], ev, deadline=Deadline(60)))
+    seen = list(scanned)
+    blocking.release()
+    threading.Event().wait(0.3)  # the abandoned reader gets every chance to (wrongly) deliver
+    del procs[150]
+    assert out.get("processes.count") == len(procs) and out.get("processes.unreadable") == 1
+    assert out.get("processes.rss_total") == sum(rss for _, rss in procs.values()) * 1024
+    assert [(p.message, p.path, p.kind) for p in out.problems] == [
+        ("timed out reading process 150; skipped", f"{root}/proc/150/status", "timeout")]
+    assert sorted(seen, key=int) == [str(p) for p in sorted(procs)] and scanned == seen
+    assert ev.shared[processes.RANKING].complete is False
