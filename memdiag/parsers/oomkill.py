@@ -490,7 +490,8 @@ class Parser:
         self._pending = None
         n = self._pending_n
         if self._cur is None and n > self._tail:
-            # outside a report only its first lines matter: four substring tests per line
+            # outside a report only its first lines matter: five substring tests per line (the
+            # OOM source's gate, plugins/sources/oomkill.py, relies on these five: keep in step)
             if not ("oom" in raw or "OOM" in raw or "of memory" in raw or "Killed process" in raw
                     or "result of limit" in raw):
                 return
@@ -935,6 +936,16 @@ class Parser:
         del log.reports[:-self._keep]
         self._last = r
         self._tail = self._pending_n + 3
+
+
+def starts_afresh(raw: str) -> bool:
+    """Whether :meth:`Parser.feed` of line ``raw`` leaves the parser in the same state whatever
+    lines came before it, provided none of them began a report: a blank line ends the logical
+    line being assembled, a prefixed or ``-- `` line starts a new one (any other line may continue
+    the one before). The OOM source's gate restarts a parser from such a line."""
+    if raw[:1] == ">":
+        raw = raw.lstrip("> \t")
+    return not raw or raw.isspace() or raw.startswith("-- ") or _LOOKS_PREFIXED.match(raw) is not None
 
 
 def _plain(text: str) -> bool:
