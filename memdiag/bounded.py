@@ -89,9 +89,10 @@ class _Worker(threading.Thread):
         with self.sink.lock:
             if self.abandoned:
                 return False
-            self.sink.record(self.pending)
-            self.delivered += len(self.pending)
+            finished = self.pending[:]  # taken first: never handed over twice, whatever record raises
             self.pending.clear()
+            self.delivered += len(finished)
+            self.sink.record(finished)
             return True
 
 
@@ -131,7 +132,7 @@ def bounded_map(
     Exceptions from ``fn`` are collected.
 
     With ``on_result``, each result is handed to it instead of being kept in ``results``: in
-    item order, from the worker thread, and never once that worker was abandoned. So a scan of
+    item order, one call at a time, and never from a worker once it was abandoned. So a scan of
     100,000 processes can keep running totals rather than 100,000 rows. An exception it raises
     is recorded as that item's error.
 
@@ -153,18 +154,20 @@ def bounded_map(
         worker = _Worker(seq, start, fn, shared, batch)
         worker.start()
         last_progress, last_change = start, time.monotonic()
+        finishing = False  # every item done: only the last hand-over (no reads) is left
         while True:
             remaining = deadline.remaining()
-            wait = poll if remaining is None else min(poll, remaining)
+            wait = poll if remaining is None or finishing else min(poll, remaining)
             if worker.done.wait(wait):
                 return outcome
             now = time.monotonic()
             with shared.lock:  # the worker is not handing over meanwhile
                 progress = worker.index
+                if progress >= len(seq):
+                    finishing = True
+                    continue
                 if progress != last_progress:
                     last_progress, last_change = progress, now
-                    continue
-                if progress >= len(seq):  # finished; its last hand-over and done are coming
                     continue
                 stalled = now - last_change >= stall_of(seq[progress])
                 if stalled or deadline.expired():
