@@ -16,15 +16,22 @@ import errno
 import os
 import stat
 import threading
-from typing import Callable, Iterator
 
 from memdiag.errors import InputError
 from memdiag.facts import _Frozen
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
+    from typing import Callable, Iterator
 
 #: Largest file read whole. Bigger ones (slabinfo on a huge host) must be streamed with lines().
 READ_LIMIT = 16 * 1024 * 1024
 #: Folders of a snapshot whose links are remembered (~250 bytes each).
 _FOLDER_CACHE = 4096
+#: A folder of a snapshot remembered as absent: nothing below it exists, so reads, listings and
+#: existence checks under it are answered without asking the file system (no path holds a NUL).
+_GONE = "\0"
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class Unreadable(InputError):
@@ -43,8 +50,12 @@ class Captured(_Frozen):
     origin: str
 
     def __init__(self, text: str, origin: str) -> None:
-        object.__setattr__(self, "text", text)
-        object.__setattr__(self, "origin", origin)
+        _set_text(self, text)  # the slots' own setters: a capture makes hundreds of these
+        _set_origin(self, origin)
+
+
+_set_text = Captured.text.__set__  # type: ignore[attr-defined]
+_set_origin = Captured.origin.__set__  # type: ignore[attr-defined]
 
 
 def decode(data: bytes, origin: str) -> str:
@@ -78,6 +89,8 @@ class Evidence:
         metadata: dict | None = None,
     ) -> None:
         self.root = os.path.abspath(root)
+        #: what a plain relative path is appended to (os.path.join's answer, without its cost)
+        self._prefix = self.root if self.root.endswith("/") else self.root + "/"
         self.kind = kind
         self.live = kind == "live"
         self.label = label or ("live host" if self.live else root)
@@ -92,9 +105,10 @@ class Evidence:
         # thread id -> the file it is reading now, so a source abandoned on a stuck read can be
         # reported as "timed out reading X"
         self._reading: dict[int, str] = {}
-        # folder (relative) -> its real path, checked to be inside the snapshot, or None when it
-        # leads out: a snapshot does not change while it is read, and sources read many files
-        # of one folder (proc/PID/*), so each folder's links are resolved once
+        # folder (relative) -> its real path, checked to be inside the snapshot, None when it
+        # leads out, _GONE when it does not exist: a snapshot does not change while it is read,
+        # and sources read many files of one folder (proc/PID/*) or probe absent ones
+        # (proc/PID/fdinfo), so each folder is looked at once
         self._dirs: dict[str, str | None] = {}
         #: what one source works out for others over this evidence (the process scan's ranking for
         #: pss): one per evidence, so two diagnoses at once never share it
@@ -112,6 +126,10 @@ class Evidence:
             return hit.origin
         return os.path.join(self.root, rel)
 
+    def _live_path(self, rel: str) -> str:
+        """``os.path.join(self.root, rel)``, cheaper for the usual relative path."""
+        return self._prefix + rel if rel[:1] != "/" else os.path.join(self.root, rel)
+
     def _resolve(self, rel: str) -> str:
         """The path to open for ``rel``; in a snapshot, refused when a link leads out of it."""
         path = os.path.join(self.root, rel)
@@ -123,13 +141,10 @@ class Evidence:
         real = _realpath(path)
         return real == self._real_root or real.startswith(self._real_root + os.sep)
 
-    def _folder_inside(self, rel_dir: str) -> bool:
-        """Whether folder ``rel_dir`` (clean, relative) resolves inside the snapshot."""
-        return self._folder_real(rel_dir) is not None
-
     def _folder_real(self, rel_dir: str) -> str | None:
-        """The real path of folder ``rel_dir``, or None when a link takes it out of the snapshot.
-        Cached, in a bounded cache: a snapshot of 100,000 processes has as many folders."""
+        """The real path of folder ``rel_dir``, None when a link takes it out of the snapshot,
+        or _GONE when it does not exist. Cached, in a bounded cache: a snapshot of 100,000
+        processes has as many folders."""
         if not rel_dir:
             return self._real_root
         dirs = self._dirs
@@ -138,11 +153,13 @@ class Evidence:
             return real
         parent, _, name = rel_dir.rpartition("/")
         here = self._folder_real(parent)
-        if here is not None:
-            here = os.path.join(here, name)
+        if here is not None and here != _GONE:
+            here = here + name if here[-1] == "/" else here + "/" + name
             try:
                 is_link = stat.S_ISLNK(os.lstat(here).st_mode)
-            except OSError:  # absent (or not a folder): nothing below it can lead anywhere
+            except (FileNotFoundError, NotADirectoryError):
+                is_link, here = False, _GONE
+            except OSError:  # no permission, say: let the read itself tell
                 is_link = False
             if is_link:
                 here = os.path.realpath(here)
@@ -153,18 +170,22 @@ class Evidence:
         dirs[rel_dir] = here
         return here
 
-    def _snapshot_path(self, rel: str) -> tuple[str, bool]:
-        """(path, leaf_checked) of ``rel`` in a snapshot. Its folders are checked (cached); the
-        leaf is checked here only when ``rel`` is not a plain relative path, else the caller
-        opens it with O_NOFOLLOW and checks it only if it is a link (rare in snapshots)."""
-        path = os.path.join(self.root, rel)
+    def _snapshot_path(self, rel: str) -> tuple[str, bool] | None:
+        """(path, leaf_checked) of ``rel`` in a snapshot, or None when a folder on its way is
+        absent. Its folders are checked (cached); the leaf is checked here only when ``rel`` is
+        not a plain relative path, else the caller opens it with O_NOFOLLOW and checks it only
+        if it is a link (rare in snapshots)."""
         if not _plain(rel):
+            path = os.path.join(self.root, rel)
             if not self._inside(path):
                 raise Unreadable(path, "link leads outside the snapshot", "malformed")
             return path, True
-        if not self._folder_inside(rel.rpartition("/")[0]):
-            raise Unreadable(path, "link leads outside the snapshot", "malformed")
-        return path, False
+        real = self._folder_real(rel.rpartition("/")[0])
+        if real is None:
+            raise Unreadable(self._prefix + rel, "link leads outside the snapshot", "malformed")
+        if real == _GONE:
+            return None
+        return self._prefix + rel, False
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -174,9 +195,12 @@ class Evidence:
         if self.live:
             return os.path.lexists(os.path.join(self.root, rel))
         try:
-            path, checked = self._snapshot_path(rel)
+            located = self._snapshot_path(rel)
         except Unreadable:
             return False
+        if located is None:
+            return False
+        path, checked = located
         try:
             is_link = stat.S_ISLNK(os.lstat(path).st_mode)
         except (FileNotFoundError, NotADirectoryError):
@@ -191,9 +215,10 @@ class Evidence:
             if self.live:
                 path = os.path.join(self.root, rel)
             elif _plain(rel):
-                path = os.path.join(self.root, rel)
-                if not self._folder_inside(rel):
+                real = self._folder_real(rel)
+                if real is None or real == _GONE:
                     return []
+                path = self._prefix + rel
             else:
                 path = self._resolve(rel)
             return os.listdir(path)
@@ -215,7 +240,13 @@ class Evidence:
         hit = self._overlay.get(rel)
         if hit is not None:
             return hit.text.encode()
-        path, checked = (os.path.join(self.root, rel), True) if self.live else self._snapshot_path(rel)
+        if self.live:
+            path, checked = self._live_path(rel), True
+        else:
+            located = self._snapshot_path(rel)
+            if located is None:
+                return None
+            path, checked = located
         reading, ident = self._reading, threading.get_ident()
         before = reading.get(ident)
         reading[ident] = path
@@ -231,7 +262,7 @@ class Evidence:
         """(fd, size) of a file to read, or None when it does not exist. Snapshots hand out
         regular files only; size is -1 where unknown (/proc and /sys report 0). ``checked``
         False: the leaf may be a link not yet checked to stay inside the snapshot."""
-        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+        flags = _OPEN_FLAGS
         try:
             try:
                 fd = os.open(path, flags if checked else flags | os.O_NOFOLLOW)
@@ -300,7 +331,13 @@ class Evidence:
         hit = self._overlay.get(rel)
         if hit is not None:
             return iter(hit.text.splitlines())
-        path, checked = (os.path.join(self.root, rel), True) if self.live else self._snapshot_path(rel)
+        if self.live:
+            path, checked = self._live_path(rel), True
+        else:
+            located = self._snapshot_path(rel)
+            if located is None:
+                return None
+            path, checked = located
         ident = threading.get_ident()
         self._reading[ident] = path
         try:

@@ -9,7 +9,8 @@ the raw files every source read, at the paths they have on the host (``proc/memi
       "memdiag_version": "0.1.0", "host": "db02", "kernel": "6.1.0-18-amd64",
       "captured_at": 1732550400.0, "captured_at_utc": "2024-11-25T16:00:00Z", "duration_seconds": 1.2,
       "with_cmdlines": false,
-      "files": [{"path": "proc/meminfo", "size": 1503}, ...],
+      "files": [{"path": "proc/meminfo", "size": 1503}, ...],  # stored as files of their own
+      "packed": {"sys/devices/system/memory/memory0/state": "online\n", ...},  # version 2
       "listings": {"proc": ["1", "433", ...]},      # folders the sources listed
       "present": ["sys/module/vmw_balloon"],          # paths whose existence was all that was asked
       "unreadable": [{"path": "proc/slabinfo", "reason": "permission denied", "kind": "permission"}],
@@ -23,6 +24,14 @@ the raw files every source read, at the paths they have on the host (``proc/memi
 Reading a capture replays the listings, existence checks and read failures, so sources see what
 they saw live. Newer memdiag versions read older captures (that is the point: new rules over old
 evidence); a capture whose format ``version`` is newer than this code knows is refused.
+
+Version 2 adds ``packed``: small one-line files kept in the metadata instead of as files of their
+own, by their path (:func:`packable` says which texts qualify). A host lists one folder per
+hot-pluggable memory block, each with its one-word ``state`` - ~200 folders and files on a 24 GiB
+host, thousands on a large one - and those made up half of a capture's archive members and of
+the time to analyse one. A packed file reads exactly as the file would (bytes, text, lines,
+existence, the listing of its folder), and its origin is the path it would have. A capture
+with nothing packed is still written as version 1, which older memdiag reads.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import json
 import os
 
 from memdiag.errors import InputError
+from memdiag.evidence import Captured
 from memdiag.plugins.inputs._evidence import ArchiveEvidence, OfflineEvidence
 
 TYPE_CHECKING = False
@@ -39,9 +49,22 @@ if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
 
 META = "memdiag-capture.json"
 FORMAT = "memdiag-capture"
-VERSION = 1
+#: The newest format version this code reads (and writes when anything is packed).
+VERSION = 2
+#: The version of a capture without packed files (readable by memdiag before version 2).
+UNPACKED_VERSION = 1
 #: Largest metadata file accepted (a capture of a host with 100k processes lists them all).
 META_LIMIT = 64 * 1024 * 1024
+#: Largest file kept packed in the metadata.
+PACK_LIMIT = 256
+#: Bytes a packed file may hold: printable ASCII, tab and newline. Then str.splitlines() (how
+#: Evidence hands out lines of text held in memory) splits exactly as a streamed file does.
+_PACK_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n"
+
+
+def packable(data: bytes) -> bool:
+    """Whether a file's bytes may be packed into the metadata (and read back identically)."""
+    return len(data) <= PACK_LIMIT and not data.translate(None, _PACK_BYTES)
 
 
 def is_capture(folder: str) -> bool:
@@ -87,7 +110,9 @@ def _strings(value) -> list[str]:
 
 
 def open_capture(folder: str, *, label: str, shown_as: str | None = None) -> OfflineEvidence:
-    return OfflineEvidence(folder, kind="capture", label=label, shown_as=shown_as, **_replay(load_meta(folder)))
+    # a packed file's origin is the path it would have; OfflineEvidence shows it as shown_as + rel
+    base = os.path.join(os.path.abspath(folder), "")
+    return OfflineEvidence(folder, kind="capture", label=label, shown_as=shown_as, **_replay(load_meta(folder), base))
 
 
 def open_capture_in(tree: Tree, top: str, *, label: str, shown_as: str) -> ArchiveEvidence | None:
@@ -100,25 +125,87 @@ def open_capture_in(tree: Tree, top: str, *, label: str, shown_as: str) -> Archi
     if hit[1][2] > META_LIMIT:
         raise InputError(f"larger than {META_LIMIT // 1048576} MiB; not a memdiag capture's metadata", path=path)
     meta = parse_meta(tree.read(hit[1]), path)
-    return ArchiveEvidence(tree, top, kind="capture", label=label, shown_as=shown_as, **_replay(meta))
+    return ArchiveEvidence(tree, top, kind="capture", label=label, shown_as=shown_as, **_replay(meta, shown_as))
 
 
-def _replay(meta: dict) -> dict:
-    """The evidence's keyword arguments a capture's metadata gives."""
+def _replay(meta: dict, origin_base: str) -> dict:
+    """The evidence's keyword arguments a capture's metadata gives; packed files' origins are
+    ``origin_base`` + their path."""
     listings = {
         k: _strings(v) for k, v in (meta.get("listings") or {}).items() if isinstance(k, str)
     } if isinstance(meta.get("listings"), dict) else {}
+    present = set(_strings(meta.get("present")))
     unreadable: dict[str, tuple[str, str]] = {}
     for item in meta.get("unreadable") or []:
         if isinstance(item, dict) and isinstance(item.get("path"), str):
             unreadable[item["path"]] = (str(item.get("reason", "could not be read")), str(item.get("kind", "unreadable")))
+    overlay = _unpack(meta.get("packed"), origin_base, listings, present, unreadable)
     captured_at = meta.get("captured_at")
     return dict(
         host=meta.get("host") if isinstance(meta.get("host"), str) else None,
         captured_at=float(captured_at) if isinstance(captured_at, (int, float)) else None,
         listings=listings,
-        present=set(_strings(meta.get("present"))),
+        present=present,
         unreadable=unreadable,
+        overlay=overlay,
         metadata={"capture": {k: meta.get(k) for k in ("memdiag_version", "kernel", "captured_at_utc",
                                                           "with_cmdlines", "version")}},
     )
+
+
+#: What reading a folder as a file answers (the refusal of the folder on disk, or in an archive).
+_FOLDER = ("not a regular file (FIFO, device or socket); refused", "malformed")
+
+
+def _unpack(packed: object, origin_base: str, listings: dict[str, list[str]], present: set[str],
+            unreadable: dict[str, tuple[str, str]]) -> dict[str, Captured]:
+    """Packed files as overlay texts; the folders that held them exist, list them and refuse to
+    be read as files, as the unpacked capture's folders do. Entries memdiag would not have
+    packed (a path that is not plain, text that is not small printable ASCII) are ignored, as
+    malformed listings are."""
+    if not isinstance(packed, dict) or not packed:
+        return {}
+    if not _valid(packed):  # not as memdiag writes them: keep the entries that are
+        packed = {rel: text for rel, text in packed.items() if _valid({rel: text})}
+    overlay = {rel: Captured(text, origin_base + rel) for rel, text in packed.items()}
+    folders: dict[str, set[str]] = {}  # folder -> the names it holds
+    for rel in packed:
+        folder, _, leaf = rel.rpartition("/")
+        names = folders.get(folder)
+        if names is None:
+            folders[folder] = {leaf}
+        else:
+            names.add(leaf)
+    folders.pop("", None)  # the capture's top holds memdiag-capture.json; it is no listing
+    for folder in list(folders):
+        while folder not in present:  # it exists, and so do the folders above, each listed
+            present.add(folder)
+            unreadable.setdefault(folder, _FOLDER)
+            parent, _, name = folder.rpartition("/")
+            if not parent:
+                break
+            names = folders.get(parent)
+            if names is None:
+                folders[parent] = {name}
+            else:
+                names.add(name)
+            folder = parent
+    for folder, names in folders.items():
+        recorded = listings.get(folder)
+        listings[folder] = sorted(names.union(recorded) if recorded else names)
+    return overlay
+
+
+def _valid(packed: dict) -> bool:
+    """Whether every entry is a plain relative path to text :func:`packable` accepts; checked
+    over all of them at once (hundreds of entries: a loop over each costs more than reading)."""
+    texts = list(packed.values())
+    if set(map(type, texts)) != {str} or set(map(type, packed)) != {str}:
+        return False
+    joined = "".join(texts)
+    if not joined.isascii() or joined.encode("ascii").translate(None, _PACK_BYTES) \
+            or max(map(len, texts)) > PACK_LIMIT:
+        return False
+    # the paths joined by "/": an empty, "." or ".." part of any (or a leading or trailing "/")
+    # is a part of the whole
+    return {"", ".", ".."}.isdisjoint("/".join(packed).split("/"))

@@ -113,3 +113,18 @@ def test_snapshot_reads_agree_with_whole_path_resolution(tree, parts, verb):
     rel = "/".join(parts)
     for _ in range(2):  # a second time, from the cache
         assert _answer(ev, rel, verb) == _oracle(str(tree), rel, verb), rel
+
+
+def test_an_absent_folder_is_looked_at_once(tree, monkeypatch):
+    """Sources probe absent folders (proc/PID/fdinfo of every process in a capture): once one is
+    known to be absent, reads, listings and existence checks below it ask the file system nothing."""
+    ev = Evidence(str(tree), kind="capture")
+    calls: list[str] = []
+    for name in ("lstat", "open", "listdir", "stat"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    for _ in range(3):
+        assert ev.listdir("a/absent") == [] and ev.listdir("a/absent/deeper") == []
+        assert ev.read_bytes("a/absent/file") is None and ev.lines("a/absent/deeper/file") is None
+        assert not ev.exists("a/absent/file") and not ev.exists("a/absent/deeper")
+    assert calls == ["lstat", "lstat"]  # "a", then "a/absent"; nothing more
