@@ -83,7 +83,7 @@ def open_archive(path: str, workdir: Workdir) -> Evidence | None:
     """A capture or sosreport archive is read in place, from an in-memory index of its members
     (extracting ~400 small files to disk and removing them was most of the cost of one); any
     other archive (loose files, recognised by content) is extracted into ``workdir``."""
-    if not os.path.isfile(path):  # a folder: memdiag.archive (~2 ms to import) is not needed
+    if not os.path.isfile(path):  # a folder: read in place, memdiag.archive is not even imported
         return None
     from memdiag import archive
     from memdiag.plugins.inputs import capture, sosreport
