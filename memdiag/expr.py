@@ -1,7 +1,7 @@
 """The rule expression language and message templates: parsed with ``ast``, never ``eval``.
 
 A condition such as ``accounting.unaccounted_ratio >= params.min_ratio and has(balloon.vmware)``
-is parsed once by :func:`compile_expr` into a tree of small closures (constant parts are
+is compiled once by :func:`compile_expr` into a tree of small closures (constant parts are
 computed then); :meth:`Expr.evaluate` runs it against an :class:`Env` as often as needed.
 
 The language (anything else is refused at compile time with the construct and its column):
@@ -27,10 +27,27 @@ Missing facts are :data:`memdiag.facts.UNKNOWN` and propagate with three-valued 
 UNKNOWN operand, except has() and coalesce(). Division or modulo by zero is UNKNOWN too, as
 are the min/max of an empty list and a list literal with an UNKNOWN member.
 
+Compiling is two steps. *Analysis* (:func:`expr_recipe`, :func:`template_recipe`) parses the
+text with ``ast``, refuses what the language does not have, computes constant parts and the
+location words of every run-time error, and returns a *recipe*: plain data (nested tuples of
+operation names, constants, fact names and locations; see "Recipes" below) with the names the
+text uses. *Building* (:func:`expr_from_recipe`, :func:`template_from_recipe`) turns a recipe
+into closures; the builders are the only place run-time semantics live. ``compile_expr`` is
+both steps; memdiag.ruleset keeps recipes in its cache file, so a later run only builds (and
+imports neither ``ast`` nor the analyser's regular expressions).
+
 Safety: the evaluator never looks up attributes on values, never calls a value and only applies
 operators to plain data (numbers, strings, lists, maps, version tuples), so a rule file from an
 untrusted folder cannot reach Python internals. There are no loops, and work is bounded by the
 ``MAX_*`` constants below (text length, node count, nesting, int size, string/list growth).
+A recipe read back from a cache file is checked structurally as it is built, whoever wrote it:
+only the node kinds, operators, functions and filters the analyser emits, their arities, plain
+constants within the analyser's bounds, nesting and size within MAX_DEPTH and MAX_NODES (with
+room for what analysis adds), string names and locations. Anything else makes the builder
+refuse the recipe, and the text is compiled from scratch instead. So a damaged or forged
+recipe can at worst describe another expression a rule text could have been (which is why
+memdiag.ruleset reads cache files only when they belong to this user and nobody else may
+write them: for integrity, not for this property).
 
 Errors: :class:`ExprError` (a ``ValueError``) at compile time, naming the construct and column;
 :class:`EvalError` at run time (the rule is broken, e.g. ordering a string against a number),
@@ -43,15 +60,20 @@ UNKNOWN renders as ``unknown``; ``extra`` names (confidence, severity) are usabl
 
 from __future__ import annotations
 
-import ast
-import bisect
 import itertools
+import marshal
 import re
-import warnings
-from typing import Any, Callable, Iterable, Protocol
 
 from memdiag.facts import UNKNOWN
 from memdiag.units import GIB, KIB, MIB, format_bytes, format_ratio
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
+    from typing import Any, Callable, Iterable, Protocol
+
+    _Fn = Callable[[Any], Any]
+else:
+    Protocol = object  # Env only documents what an env offers; nothing checks it at run time
 
 __all__ = [
     "UNKNOWN", "ExprError", "EvalError", "Env", "MappingEnv", "Expr", "Template", "compile_expr",
@@ -367,26 +389,29 @@ def _not_in(a: Any, b: Any) -> bool:
     return not _in(a, b)
 
 
-_BINOPS: dict[type, tuple[str, Callable[[Any, Any], Any]]] = {
-    ast.Add: ("+", _add), ast.Sub: ("-", _sub), ast.Mult: ("*", _mul), ast.Div: ("/", _div),
-    ast.FloorDiv: ("//", _floordiv), ast.Mod: ("%", _mod),
+#: Binary operators by the symbol recipes name them with.
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "+": _add, "-": _sub, "*": _mul, "/": _div, "//": _floordiv, "%": _mod,
 }
-_CMPOPS: dict[type, tuple[str, Callable[[Any, Any], bool]]] = {
-    ast.Eq: ("==", _eq), ast.NotEq: ("!=", _ne),
-    ast.Lt: ("<", _ordering("<", lambda a, b: a < b)),
-    ast.LtE: ("<=", _ordering("<=", lambda a, b: a <= b)),
-    ast.Gt: (">", _ordering(">", lambda a, b: a > b)),
-    ast.GtE: (">=", _ordering(">=", lambda a, b: a >= b)),
-    ast.In: ("in", _in), ast.NotIn: ("not in", _not_in),
+#: Comparison operators by symbol.
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": _eq, "!=": _ne,
+    "<": _ordering("<", lambda a, b: a < b), "<=": _ordering("<=", lambda a, b: a <= b),
+    ">": _ordering(">", lambda a, b: a > b), ">=": _ordering(">=", lambda a, b: a >= b),
+    "in": _in, "not in": _not_in,
 }
-_REFUSED_OPS: dict[type, str] = {
-    ast.Pow: "'**'", ast.LShift: "'<<'", ast.RShift: "'>>'", ast.BitOr: "'|'",
-    ast.BitXor: "'^'", ast.BitAnd: "'&'", ast.MatMult: "'@'", ast.Invert: "'~'",
-    ast.Is: "'is' (use ==)", ast.IsNot: "'is not' (use !=)",
+# The analyser's view of ast operator classes, by class name (ast is imported only to analyse).
+_BINOP_SYMBOLS = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "FloorDiv": "//", "Mod": "%"}
+_CMPOP_SYMBOLS = {"Eq": "==", "NotEq": "!=", "Lt": "<", "LtE": "<=", "Gt": ">", "GtE": ">=",
+                  "In": "in", "NotIn": "not in"}
+_REFUSED_OPS: dict[str, str] = {
+    "Pow": "'**'", "LShift": "'<<'", "RShift": "'>>'", "BitOr": "'|'", "BitXor": "'^'",
+    "BitAnd": "'&'", "MatMult": "'@'", "Invert": "'~'", "Is": "'is' (use ==)",
+    "IsNot": "'is not' (use !=)",
 }
-_OP_TEXT: dict[type, str] = {
-    ast.Pow: "**", ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|", ast.BitXor: "^",
-    ast.BitAnd: "&", ast.MatMult: "@", ast.Is: "is", ast.IsNot: "is",
+_OP_TEXT: dict[str, str] = {
+    "Pow": "**", "LShift": "<<", "RShift": ">>", "BitOr": "|", "BitXor": "^", "BitAnd": "&",
+    "MatMult": "@", "Is": "is", "IsNot": "is",
 }
 
 
@@ -600,20 +625,520 @@ FUNCTIONS: frozenset[str] = frozenset(
 
 
 # --------------------------------------------------------------------------------------------
-# Compilation: ast -> closures.
+# Recipes and building: recipe -> closures. The only place run-time semantics live.
+#
+# A recipe node is a tuple whose first item says what it is:
+#   ("const", value)                      a literal or a folded constant part: plain data
+#   ("unknown",)                          a constant part that is UNKNOWN (``1 / 0``)
+#   ("name", name)                        the env's value of a dotted name
+#   ("list", items)                       ``[a, b]``
+#   ("and", items), ("or", items)         Kleene and/or over two or more items
+#   ("not", item)
+#   ("neg", item, loc), ("pos", item, loc)
+#   ("bin", symbol, left, right, loc)     ``+ - * / // %``
+#   ("cmp", first, steps)                 steps: ((symbol, item, loc), ...) left to right
+#   ("if", test, body, orelse)
+#   ("index", container, key, loc), ("slice", container, lower, upper, step, loc)
+#   ("has", name), ("prev", name), ("delta", name, loc), ("per_hour", name, loc)
+#   ("elapsed",), ("coalesce", items), ("call", function, args, loc)
+# items are tuples of nodes; loc is (where, column, line): the words a run-time error there
+# ends with (" at column 7") and its position, as EvalError carries them.
+#
+# An expression's recipe is (node, names, read, history, tested, uses_elapsed); a template's
+# is (pieces, names, read), each piece a literal str or (node, filter, where, column, line).
+# Name lists are tuples of str in order of appearance (see Expr for what each means).
 
-_NOCONST = object()  # marks a compiled node whose value depends on the env
-_Fn = Callable[[Any], Any]
-_Compiled = tuple[_Fn, Any]  # (closure taking the env, constant value or _NOCONST)
 
-_CONSTRUCTS: dict[type, str] = {
-    ast.Lambda: "'lambda'", ast.ListComp: "a list comprehension",
-    ast.SetComp: "a set comprehension", ast.DictComp: "a dict comprehension",
-    ast.GeneratorExp: "a generator expression", ast.NamedExpr: "':='", ast.Await: "'await'",
-    ast.Yield: "'yield'", ast.YieldFrom: "'yield from'", ast.Dict: "a dict literal {...}",
-    ast.Set: "a set literal {...}", ast.Tuple: "a tuple (use a list [a, b])",
-    ast.JoinedStr: "an f-string", ast.FormattedValue: "an f-string",
-    ast.Starred: "'*' unpacking", ast.Slice: "a slice here",
+class _BadRecipe(Exception):
+    """A recipe the analyser does not make: damaged, or not from this version of it."""
+
+
+#: The analyser's recipes nest at most MAX_DEPTH + 1 deep; slices add up to three nodes the
+#: node count does not include. Beyond these limits a recipe cannot be the analyser's.
+_BUILD_DEPTH = MAX_DEPTH + 2
+_BUILD_NODES = 4 * MAX_NODES
+#: round() of the largest float has 1024 bits: the largest int a constant part can fold to.
+_CONST_INT_LIMIT = 1 << 1100
+#: What building a recipe that is not the analyser's may raise: a bad shape fails to unpack
+#: (ValueError, TypeError); a marshalled node may be damaged (EOFError).
+_RECIPE_ERRORS = (_BadRecipe, TypeError, ValueError, EOFError, RecursionError)
+
+
+def _node_of(node: object) -> object:
+    """A recipe node, given as is or marshalled (bytes: how memdiag.ruleset's cache keeps the
+    nodes of texts built only when first used, so that loading does not unpack them)."""
+    return marshal.loads(node) if type(node) is bytes else node  # type: ignore[arg-type]
+
+
+def _plain_constant(value: object, depth: int = 0) -> bool:
+    """Is ``value`` a constant the analyser can fold to: plain data within its bounds?"""
+    t = type(value)
+    if value is None or t is bool or t is float:
+        return True
+    if t is int:
+        return -_CONST_INT_LIMIT < value < _CONST_INT_LIMIT  # type: ignore[operator]
+    if t is str:
+        return len(value) <= MAX_SIZE  # type: ignore[arg-type]
+    if t is tuple:  # a version
+        return len(value) <= MAX_SIZE and all(  # type: ignore[arg-type]
+            type(x) is int and -_INT_LIMIT < x < _INT_LIMIT for x in value)  # type: ignore[attr-defined]
+    if t is list:
+        return depth <= _BUILD_DEPTH and len(value) <= MAX_SIZE and all(  # type: ignore[arg-type]
+            _plain_constant(x, depth + 1) for x in value)  # type: ignore[attr-defined]
+    return False
+
+
+def _location(loc: object) -> tuple[str, int | None, int | None]:
+    if type(loc) is not tuple:
+        raise _BadRecipe("a location is not a tuple")
+    where, col, line = loc
+    if type(where) is not str or not (col is None or type(col) is int) \
+            or not (line is None or type(line) is int):
+        raise _BadRecipe("a location is not (words, column, line)")
+    return where, col, line
+
+
+def _fact_name(name: object, *, dotted: bool) -> str:
+    """A fact name as the analyser writes it: a non-empty string; a dotted name's parts never
+    start with ``__`` (has("...") and friends take any string, as their texts may)."""
+    if type(name) is not str or not name or len(name) > MAX_TEXT:
+        raise _BadRecipe("a name is not a string")
+    if dotted and "__" in name and any(part.startswith("__") for part in name.split(".")):
+        raise _BadRecipe(f"the name {name!r} is not one a rule can write")
+    return name
+
+
+class _Builder:
+    """Builds one expression's closures from its recipe, checking each node as it goes.
+
+    ``check``: also check that constants are plain data (recipes from a cache file); the
+    analyser's own recipes skip it, since folding builds the same constant again and again.
+
+    The closures take what they use as default arguments rather than from closure cells:
+    cheaper to make (one tuple instead of a cell each) and to run (local variables). They are
+    only ever called with the env."""
+
+    __slots__ = ("nodes", "check")
+
+    def __init__(self, *, check: bool = True) -> None:
+        self.nodes = 0
+        self.check = check
+
+    def node(self, node: Any, depth: int) -> _Fn:
+        if type(node) is not tuple or not node:
+            raise _BadRecipe("a node is not a tuple")
+        self.nodes += 1
+        if self.nodes > _BUILD_NODES or depth > _BUILD_DEPTH:
+            raise _BadRecipe("the recipe is larger or deeper than any expression")
+        builder = _BUILDERS.get(node[0])  # an unhashable kind: TypeError, a bad recipe too
+        if builder is None:
+            raise _BadRecipe(f"unknown node {node[0]!r}")
+        return builder(self, node, depth + 1)
+
+    def items(self, items: Any, depth: int, least: int = 0) -> tuple[_Fn, ...]:
+        if type(items) is not tuple or len(items) < least:
+            raise _BadRecipe("a node's items are not a tuple")
+        return tuple([self.node(item, depth) for item in items])
+
+
+def _b_const(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, value = node
+    if bd.check and not _plain_constant(value):
+        raise _BadRecipe("a constant is not plain data")
+
+    def const(env: Any, value: Any = value) -> Any:
+        return value
+
+    return const
+
+
+def _unknown(env: Any) -> Any:
+    return UNKNOWN
+
+
+def _b_unknown(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    if len(node) != 1:
+        raise _BadRecipe("'unknown' takes nothing")
+    return _unknown
+
+
+def _b_name(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, name = node
+    name = _fact_name(name, dotted=True)
+
+    def lookup(env: Any, name: str = name) -> Any:
+        return env.lookup(name)
+
+    return lookup
+
+
+def _b_list(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, items = node
+
+    def build(env: Any, fns: tuple = bd.items(items, depth)) -> Any:
+        values = [fn(env) for fn in fns]
+        for v in values:
+            if v is UNKNOWN:  # a list with an unknown member is not established
+                return UNKNOWN
+        return values
+
+    return build
+
+
+def _b_and(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, items = node
+
+    def kleene(env: Any, fns: tuple = bd.items(items, depth, 2)) -> Any:
+        unknown = False
+        value: Any = True
+        for fn in fns:
+            value = fn(env)
+            if value is UNKNOWN:
+                unknown = True
+            elif not value:
+                return value  # False and anything is False
+        return UNKNOWN if unknown else value
+
+    return kleene
+
+
+def _b_or(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, items = node
+
+    def kleene(env: Any, fns: tuple = bd.items(items, depth, 2)) -> Any:
+        unknown = False
+        value: Any = False
+        for fn in fns:
+            value = fn(env)
+            if value is UNKNOWN:
+                unknown = True
+            elif value:
+                return value  # True or anything is True
+        return UNKNOWN if unknown else value
+
+    return kleene
+
+
+def _b_not(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, item = node
+
+    def unary(env: Any, fn: _Fn = bd.node(item, depth)) -> Any:
+        v = fn(env)
+        return UNKNOWN if v is UNKNOWN else not v
+
+    return unary
+
+
+def _b_sign(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    kind, item, loc = node
+    fn = bd.node(item, depth)
+    where, col, line = _location(loc)
+    if kind == "neg":
+        def neg(env: Any, fn: _Fn = fn, where: str = where, col: int | None = col,
+                line: int | None = line) -> Any:
+            v = fn(env)
+            if v is UNKNOWN:
+                return UNKNOWN
+            if type(v) not in _NUMS:
+                raise _located(f"cannot apply unary '-' to {_desc(v)}", where, col, line)
+            return -v
+
+        return neg
+
+    def pos(env: Any, fn: _Fn = fn, where: str = where, col: int | None = col,
+            line: int | None = line) -> Any:
+        v = fn(env)
+        if v is UNKNOWN:
+            return UNKNOWN
+        if type(v) not in _NUMS:
+            raise _located(f"cannot apply unary '+' to {_desc(v)}", where, col, line)
+        return +v
+
+    return pos
+
+
+def _b_bin(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, symbol, left, right, loc = node
+    impl = _BINARY.get(symbol)
+    if impl is None:
+        raise _BadRecipe(f"unknown operator {symbol!r}")
+    lf, rf = bd.node(left, depth), bd.node(right, depth)
+    where, col, line = _location(loc)
+
+    def binop(env: Any, lf: _Fn = lf, rf: _Fn = rf, impl: Callable = impl, where: str = where,
+              col: int | None = col, line: int | None = line) -> Any:
+        a = lf(env)
+        if a is UNKNOWN:
+            return UNKNOWN
+        b = rf(env)
+        if b is UNKNOWN:
+            return UNKNOWN
+        try:
+            return impl(a, b)
+        except _Bad as exc:
+            raise _located(f"{exc}", where, col, line) from None
+
+    return binop
+
+
+def _b_cmp(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, first, steps = node
+    first_fn = bd.node(first, depth)
+    if type(steps) is not tuple or not steps:
+        raise _BadRecipe("a comparison without steps")
+    built = []
+    for step in steps:
+        if type(step) is not tuple:
+            raise _BadRecipe("a comparison step is not a tuple")
+        symbol, item, loc = step
+        impl = _COMPARE.get(symbol)
+        if impl is None:
+            raise _BadRecipe(f"unknown comparison {symbol!r}")
+        built.append((impl, bd.node(item, depth), *_location(loc)))
+
+    if len(built) == 1:
+        impl, rf, where, col, line = built[0]
+
+        def compare(env: Any, lf: _Fn = first_fn, rf: _Fn = rf, impl: Callable = impl,
+                    where: str = where, col: int | None = col, line: int | None = line) -> Any:
+            a = lf(env)
+            b = rf(env)
+            if a is UNKNOWN or b is UNKNOWN:
+                return UNKNOWN
+            try:
+                return impl(a, b)
+            except _Bad as exc:
+                raise _located(f"{exc}", where, col, line) from None
+
+        return compare
+
+    def compare_chain(env: Any, first_fn: _Fn = first_fn, chain: tuple = tuple(built)) -> Any:
+        # a < b < c is (a < b) and (b < c), each operand evaluated once, with Kleene 'and'
+        unknown = False
+        a = first_fn(env)
+        for impl, rf, where, col, line in chain:
+            b = rf(env)
+            if a is UNKNOWN or b is UNKNOWN:
+                unknown = True
+            else:
+                try:
+                    if not impl(a, b):
+                        return False
+                except _Bad as exc:
+                    raise _located(f"{exc}", where, col, line) from None
+            a = b
+        return UNKNOWN if unknown else True
+
+    return compare_chain
+
+
+def _b_if(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, test, body, orelse = node
+
+    def choose(env: Any, tf: _Fn = bd.node(test, depth), bf: _Fn = bd.node(body, depth),
+               of: _Fn = bd.node(orelse, depth)) -> Any:
+        t = tf(env)
+        if t is UNKNOWN:
+            return UNKNOWN
+        return bf(env) if t else of(env)
+
+    return choose
+
+
+def _b_index(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, container, key, loc = node
+    cf, kf = bd.node(container, depth), bd.node(key, depth)
+    where, col, line = _location(loc)
+
+    def subscript(env: Any, cf: _Fn = cf, kf: _Fn = kf, where: str = where, col: int | None = col,
+                  line: int | None = line) -> Any:
+        c = cf(env)
+        if c is UNKNOWN:
+            return UNKNOWN
+        k = kf(env)
+        if k is UNKNOWN:
+            return UNKNOWN
+        try:
+            return _index(c, k)
+        except _Bad as exc:
+            raise _located(f"{exc}", where, col, line) from None
+
+    return subscript
+
+
+def _b_slice(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, container, lower, upper, step, loc = node
+    cf = bd.node(container, depth)
+    lo, hi, st = bd.node(lower, depth), bd.node(upper, depth), bd.node(step, depth)
+    where, col, line = _location(loc)
+
+    def subscript(env: Any, cf: _Fn = cf, lo: _Fn = lo, hi: _Fn = hi, st: _Fn = st,
+                  where: str = where, col: int | None = col, line: int | None = line) -> Any:
+        c, a, b, s = cf(env), lo(env), hi(env), st(env)
+        if c is UNKNOWN or a is UNKNOWN or b is UNKNOWN or s is UNKNOWN:
+            return UNKNOWN
+        try:
+            return _slice(c, a, b, s)
+        except _Bad as exc:
+            raise _located(f"{exc}", where, col, line) from None
+
+    return subscript
+
+
+def _b_has(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, name = node
+
+    def has(env: Any, name: str = _fact_name(name, dotted=False)) -> Any:
+        return env.lookup(name) is not UNKNOWN
+
+    return has
+
+
+def _b_prev(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, name = node
+
+    def prev(env: Any, name: str = _fact_name(name, dotted=False)) -> Any:
+        return env.previous(name)
+
+    return prev
+
+
+def _b_change(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    """delta(name) and per_hour(name)."""
+    func, name, loc = node
+    name = _fact_name(name, dotted=False)
+    where, col, line = _location(loc)
+
+    def change(env: Any, func: str = func, name: str = name, where: str = where,
+               col: int | None = col, line: int | None = line) -> Any:
+        now = env.lookup(name)
+        if now is UNKNOWN:
+            return UNKNOWN
+        before = env.previous(name)
+        if before is UNKNOWN:
+            return UNKNOWN
+        if type(now) not in _NUMS or type(before) not in _NUMS:
+            raise _located(f"{func}({name}) needs numbers, got {_desc(before)} then "
+                           f"{_desc(now)}", where, col, line)
+        try:
+            diff = _int_ok(now - before)
+        except (_Bad, OverflowError):
+            raise _located(f"{func}({name}) result is too large", where, col, line) from None
+        if func == "delta":
+            return diff
+        hours = env.elapsed_hours()
+        if hours is UNKNOWN:
+            return UNKNOWN
+        if type(hours) not in _NUMS:
+            raise _located(f"elapsed hours must be a number, got {_desc(hours)}", where,
+                           col, line)
+        if hours == 0:
+            return UNKNOWN
+        try:
+            return diff / hours
+        except OverflowError:
+            raise _located(f"{func}({name}) result is too large", where, col, line) from None
+
+    return change
+
+
+def _elapsed(env: Any) -> Any:
+    return env.elapsed_hours()
+
+
+def _b_elapsed(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    if len(node) != 1:
+        raise _BadRecipe("'elapsed' takes nothing")
+    return _elapsed
+
+
+def _b_coalesce(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, items = node
+
+    def coalesce(env: Any, fns: tuple = bd.items(items, depth, 1)) -> Any:
+        for fn in fns:  # lazily: the first known value wins
+            v = fn(env)
+            if v is not UNKNOWN:
+                return v
+        return UNKNOWN
+
+    return coalesce
+
+
+def _b_call(bd: _Builder, node: tuple, depth: int) -> _Fn:
+    _, name, args, loc = node
+    spec = _VALUE_FUNCTIONS.get(name)
+    if spec is None:
+        raise _BadRecipe(f"unknown function {name!r}")
+    low, high, impl = spec
+    fns = bd.items(args, depth)
+    if len(fns) < low or (high is not None and len(fns) > high):
+        raise _BadRecipe(f"{name}() with {len(fns)} arguments")
+    where, col, line = _location(loc)
+
+    if len(fns) == 1:
+        def call(env: Any, f0: _Fn = fns[0], impl: Callable = impl, where: str = where,
+                 col: int | None = col, line: int | None = line) -> Any:
+            a = f0(env)
+            if a is UNKNOWN:
+                return UNKNOWN
+            try:
+                return impl(a)
+            except _Bad as exc:
+                raise _located(f"{exc}", where, col, line) from None
+
+        return call
+
+    def call_n(env: Any, fns: tuple = fns, impl: Callable = impl, where: str = where,
+               col: int | None = col, line: int | None = line) -> Any:
+        values = [fn(env) for fn in fns]
+        for v in values:
+            if v is UNKNOWN:
+                return UNKNOWN
+        try:
+            return impl(*values)
+        except _Bad as exc:
+            raise _located(f"{exc}", where, col, line) from None
+
+    return call_n
+
+
+_BUILDERS: dict[str, Callable[[_Builder, tuple, int], _Fn]] = {
+    "const": _b_const, "unknown": _b_unknown, "name": _b_name, "list": _b_list,
+    "and": _b_and, "or": _b_or, "not": _b_not, "neg": _b_sign, "pos": _b_sign, "bin": _b_bin,
+    "cmp": _b_cmp, "if": _b_if, "index": _b_index, "slice": _b_slice, "has": _b_has,
+    "prev": _b_prev, "delta": _b_change, "per_hour": _b_change, "elapsed": _b_elapsed,
+    "coalesce": _b_coalesce, "call": _b_call,
+}
+
+
+def _names_ok(names: object) -> bool:
+    # join refuses anything but str (marshal makes no str subclass): one C call, no loop
+    return type(names) is tuple and type("".join(names)) is str  # type: ignore[arg-type]
+
+
+def _expr_header(recipe: object) -> tuple:
+    """An expression recipe's parts, checked: (node, names, read, history, tested, elapsed)."""
+    if type(recipe) is not tuple or len(recipe) != 6:  # type: ignore[arg-type]
+        raise _BadRecipe("an expression recipe has six parts")
+    node, names, read, history, tested, uses_elapsed = recipe  # type: ignore[misc]
+    if not (_names_ok(names) and _names_ok(read) and _names_ok(history) and _names_ok(tested)
+            and type(uses_elapsed) is bool):
+        raise _BadRecipe("an expression recipe's names are not tuples of strings")
+    return recipe  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------
+# Analysis: text -> ast -> recipe. ast is imported here only, when a text is first compiled.
+
+_CONSTRUCTS: dict[str, str] = {
+    "Lambda": "'lambda'", "ListComp": "a list comprehension",
+    "SetComp": "a set comprehension", "DictComp": "a dict comprehension",
+    "GeneratorExp": "a generator expression", "NamedExpr": "':='", "Await": "'await'",
+    "Yield": "'yield'", "YieldFrom": "'yield from'", "Dict": "a dict literal {...}",
+    "Set": "a set literal {...}", "Tuple": "a tuple (use a list [a, b])",
+    "JoinedStr": "an f-string", "FormattedValue": "an f-string",
+    "Starred": "'*' unpacking", "Slice": "a slice here",
 }
 
 
@@ -658,7 +1183,9 @@ class _Locator:
 
     def position(self, index: int) -> tuple[int, int]:
         index = max(0, min(index, len(self.text)))
-        lo = bisect.bisect_right(self.starts, index) - 1  # the last line start <= index
+        from bisect import bisect_right  # analysis only: a cached rule set never locates
+
+        lo = bisect_right(self.starts, index) - 1  # the last line start <= index
         return lo + 1, index - self.starts[lo]
 
     def where(self, index: int | None) -> str:
@@ -676,8 +1203,9 @@ class _Locator:
         return ExprError(fail.message + self.where(fail.index), col, line, reason=fail.message)
 
 
-_BRACKET_SCAN = re.compile(r"""[()\[\]{}#'"]""")
-_LINE_END = re.compile(r"[\r\n]")
+# Patterns, compiled on first use (re keeps them): only analysis needs them.
+_BRACKET_SCAN = r"""[()\[\]{}#'"]"""
+_LINE_END = r"[\r\n]"
 _CLOSER = {"(": ")", "[": "]", "{": "}"}
 
 
@@ -688,7 +1216,7 @@ def _brackets_balanced(text: str) -> bool:
     changing what it means; ``x)(y`` cannot.
     """
     stack: list[str] = []
-    search = _BRACKET_SCAN.search
+    search = re.compile(_BRACKET_SCAN).search
     found = search(text)
     while found is not None:  # jumps from one bracket, quote or comment to the next
         i = found.start()
@@ -701,7 +1229,7 @@ def _brackets_balanced(text: str) -> bool:
                 return False
             i += 1
         elif ch == "#":
-            eol = _LINE_END.search(text, i)
+            eol = re.compile(_LINE_END).search(text, i)
             if eol is None:
                 break
             i = eol.start()
@@ -732,8 +1260,19 @@ def _string_end(text: str, i: int) -> int:
     return -1
 
 
-class _Compiler:
-    """Walks one expression's ast and builds its closures, collecting the names it reads."""
+_UNKNOWN_NODE = ("unknown",)
+
+
+def _constant_node(value: Any) -> tuple:
+    return _UNKNOWN_NODE if value is UNKNOWN else ("const", value)
+
+
+def _is_constant(node: tuple) -> bool:
+    return node[0] == "const" or node[0] == "unknown"
+
+
+class _Analyser:
+    """Walks one expression's ast into its recipe, collecting the names it reads."""
 
     def __init__(self, text: str, locator: _Locator, base: int) -> None:
         self.text = text  # the expression source
@@ -766,10 +1305,10 @@ class _Compiler:
         raw = self.text[start:end].encode("utf-8", "surrogatepass")
         return self.base + start + len(raw[:max(col, 0)].decode("utf-8", "ignore"))
 
-    def index(self, node: ast.AST) -> int | None:
+    def index(self, node: Any) -> int | None:
         return self._index_at(getattr(node, "lineno", None), getattr(node, "col_offset", None))
 
-    def op_index(self, left: ast.AST, right: ast.AST, symbol: str) -> int | None:
+    def op_index(self, left: Any, right: Any, symbol: str) -> int | None:
         """Where the operator between two operands is (ast does not record it)."""
         start = self._index_at(getattr(left, "end_lineno", None), getattr(left, "end_col_offset", None))
         stop = self.index(right)
@@ -779,7 +1318,7 @@ class _Compiler:
                 return found
         return self.index(left)
 
-    def fail(self, node: ast.AST | None, message: str, index: int | None = None) -> _Fail:
+    def fail(self, node: Any, message: str, index: int | None = None) -> _Fail:
         if index is None and node is not None:
             index = self.index(node)
         return _Fail(message, index)
@@ -793,7 +1332,10 @@ class _Compiler:
 
     # -- parsing ------------------------------------------------------------------------------
 
-    def parse(self) -> ast.expr:
+    def parse(self) -> Any:
+        import ast
+        import warnings
+
         text = self.text
         if not text.strip():
             raise _Fail("empty expression", None)
@@ -834,8 +1376,10 @@ class _Compiler:
 
     # -- names --------------------------------------------------------------------------------
 
-    def dotted(self, node: ast.AST) -> str | None:
+    def dotted(self, node: Any) -> str | None:
         """The dotted name a Name or Attribute chain spells, or None if it is something else."""
+        import ast
+
         parts: list[str] = []
         while isinstance(node, ast.Attribute):
             self.count(node)
@@ -855,24 +1399,25 @@ class _Compiler:
         if read:
             self.read[name] = None
 
-    def count(self, node: ast.AST) -> None:
+    def count(self, node: Any) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise self.fail(node, f"expression is too large (more than {MAX_NODES} nodes)")
 
     # -- the walk -----------------------------------------------------------------------------
 
-    def compile(self, node: ast.AST, depth: int = 0) -> _Compiled:
+    def walk(self, node: Any, depth: int = 0) -> tuple:
         if depth > MAX_DEPTH:
             raise self.fail(node, f"expression is nested too deeply (more than {MAX_DEPTH} levels)")
-        handler = _HANDLERS.get(type(node))
+        kind = type(node).__name__
+        handler = _HANDLERS.get(kind)
         if handler is None:
-            what = _CONSTRUCTS.get(type(node), f"'{type(node).__name__}'")
+            what = _CONSTRUCTS.get(kind, f"'{kind}'")
             raise self.fail(node, f"{what} is not allowed")
         self.count(node)
         return handler(self, node, depth + 1)
 
-    def _constant(self, node: ast.Constant, depth: int) -> _Compiled:
+    def _constant(self, node: Any, depth: int) -> tuple:
         value = node.value
         t = type(value)
         if t is bool or value is None or t is str or t is float:
@@ -885,226 +1430,98 @@ class _Compiler:
             raise self.fail(node, f"{what} is not allowed")
         if t is str and len(value) > MAX_SIZE:  # unreachable with MAX_TEXT, kept for clarity
             raise self.fail(node, "string literal is too long")
-        return _const(value)
+        return ("const", value)
 
-    def _name(self, node: ast.Name, depth: int) -> _Compiled:
+    def _name(self, node: Any, depth: int) -> tuple:
         literal = node.id.lower()
         if literal in _LITERALS:
-            return _const(_LITERALS[literal])
+            return ("const", _LITERALS[literal])
         if node.id in FUNCTIONS:
             raise self.fail(node, f"'{node.id}' is a function; call it as {node.id}(...)")
         name = self.dotted(node)
         assert name is not None
-        return self._lookup(name)
+        self.note(name)
+        return ("name", name)
 
-    def _attribute(self, node: ast.Attribute, depth: int) -> _Compiled:
+    def _attribute(self, node: Any, depth: int) -> tuple:
         self.nodes -= 1  # dotted() counts every part of the chain, this one included
         name = self.dotted(node)
         if name is None:
             hint = f'; use ["{node.attr}"]' if not node.attr.startswith("_") else ""
             raise self.fail(node, f"attribute access on a computed value is not allowed{hint}")
-        return self._lookup(name)
-
-    def _lookup(self, name: str) -> _Compiled:
         self.note(name)
+        return ("name", name)
 
-        def lookup(env: Any, name: str = name) -> Any:
-            return env.lookup(name)
+    def _list(self, node: Any, depth: int) -> tuple:
+        items = tuple([self.walk(elt, depth) for elt in node.elts])
+        return self.fold(("list", items), items)
 
-        return lookup, _NOCONST
+    def _boolop(self, node: Any, depth: int) -> tuple:
+        items = tuple([self.walk(v, depth) for v in node.values])
+        kind = "and" if type(node.op).__name__ == "And" else "or"
+        return self.fold((kind, items), items)
 
-    def _list(self, node: ast.List, depth: int) -> _Compiled:
-        items = [self.compile(elt, depth) for elt in node.elts]
-        fns = tuple(fn for fn, _ in items)
+    def _unaryop(self, node: Any, depth: int) -> tuple:
+        op = type(node.op).__name__
+        if op not in ("Not", "USub", "UAdd"):
+            raise self.fail(node, f"{_REFUSED_OPS.get(op, repr(op))} is not allowed")
+        item = self.walk(node.operand, depth)
+        if op == "Not":
+            return self.fold(("not", item), (item,))
+        loc = self.at(self.index(node))
+        return self.fold(("neg" if op == "USub" else "pos", item, loc), (item,))
 
-        def build(env: Any) -> Any:
-            values = [fn(env) for fn in fns]
-            for v in values:
-                if v is UNKNOWN:  # a list with an unknown member is not established
-                    return UNKNOWN
-            return values
-
-        return self.fold(build, items)
-
-    def _boolop(self, node: ast.BoolOp, depth: int) -> _Compiled:
-        items = [self.compile(v, depth) for v in node.values]
-        fns = tuple(fn for fn, _ in items)
-        if isinstance(node.op, ast.And):
-            def kleene(env: Any) -> Any:
-                unknown = False
-                value: Any = True
-                for fn in fns:
-                    value = fn(env)
-                    if value is UNKNOWN:
-                        unknown = True
-                    elif not value:
-                        return value  # False and anything is False
-                return UNKNOWN if unknown else value
-        else:
-            def kleene(env: Any) -> Any:
-                unknown = False
-                value: Any = False
-                for fn in fns:
-                    value = fn(env)
-                    if value is UNKNOWN:
-                        unknown = True
-                    elif value:
-                        return value  # True or anything is True
-                return UNKNOWN if unknown else value
-        return self.fold(kleene, items)
-
-    def _unaryop(self, node: ast.UnaryOp, depth: int) -> _Compiled:
-        op = type(node.op)
-        if op not in (ast.Not, ast.USub, ast.UAdd):
-            raise self.fail(node, f"{_REFUSED_OPS.get(op, repr(op.__name__))} is not allowed")
-        item = self.compile(node.operand, depth)
-        fn = item[0]
-        if op is ast.Not:
-            def unary(env: Any) -> Any:
-                v = fn(env)
-                return UNKNOWN if v is UNKNOWN else not v
-        else:
-            where, col, line = self.at(self.index(node))
-            sign = -1 if op is ast.USub else 1
-            symbol = "-" if op is ast.USub else "+"
-
-            def unary(env: Any) -> Any:
-                v = fn(env)
-                if v is UNKNOWN:
-                    return UNKNOWN
-                if type(v) not in _NUMS:
-                    raise _located(f"cannot apply unary '{symbol}' to {_desc(v)}", where, col, line)
-                return -v if sign < 0 else +v
-        return self.fold(unary, [item])
-
-    def _binop(self, node: ast.BinOp, depth: int) -> _Compiled:
-        op = type(node.op)
-        if op not in _BINOPS:
+    def _binop(self, node: Any, depth: int) -> tuple:
+        op = type(node.op).__name__
+        if op not in _BINOP_SYMBOLS:
             index = self.op_index(node.left, node.right, _OP_TEXT.get(op, ""))
-            raise self.fail(node, f"{_REFUSED_OPS.get(op, repr(op.__name__))} is not allowed", index)
-        symbol, impl = _BINOPS[op]
-        left = self.compile(node.left, depth)
-        right = self.compile(node.right, depth)
-        lf, rf = left[0], right[0]
-        where, col, line = self.at(self.op_index(node.left, node.right, symbol))
+            raise self.fail(node, f"{_REFUSED_OPS.get(op, repr(op))} is not allowed", index)
+        symbol = _BINOP_SYMBOLS[op]
+        left = self.walk(node.left, depth)
+        right = self.walk(node.right, depth)
+        loc = self.at(self.op_index(node.left, node.right, symbol))
+        return self.fold(("bin", symbol, left, right, loc), (left, right))
 
-        def binop(env: Any) -> Any:
-            a = lf(env)
-            if a is UNKNOWN:
-                return UNKNOWN
-            b = rf(env)
-            if b is UNKNOWN:
-                return UNKNOWN
-            try:
-                return impl(a, b)
-            except _Bad as exc:
-                raise _located(f"{exc}", where, col, line) from None
-
-        return self.fold(binop, [left, right])
-
-    def _compare(self, node: ast.Compare, depth: int) -> _Compiled:
+    def _compare(self, node: Any, depth: int) -> tuple:
         operands = [node.left, *node.comparators]
+        for i, op in enumerate(node.ops):
+            kind = type(op).__name__
+            if kind not in _CMPOP_SYMBOLS:
+                index = self.op_index(operands[i], operands[i + 1], _OP_TEXT.get(kind, ""))
+                what = _REFUSED_OPS.get(kind, repr(kind))
+                raise self.fail(node, f"{what} is not allowed", index)
+        items = tuple([self.walk(x, depth) for x in operands])
         steps = []
         for i, op in enumerate(node.ops):
-            if type(op) not in _CMPOPS:
-                index = self.op_index(operands[i], operands[i + 1], _OP_TEXT.get(type(op), ""))
-                what = _REFUSED_OPS.get(type(op), repr(type(op).__name__))
-                raise self.fail(node, f"{what} is not allowed", index)
-        items = [self.compile(x, depth) for x in operands]
-        for i, op in enumerate(node.ops):
-            symbol, impl = _CMPOPS[type(op)]
+            symbol = _CMPOP_SYMBOLS[type(op).__name__]
             first = symbol.split()[0]
-            where, col, line = self.at(self.op_index(operands[i], operands[i + 1], first))
-            steps.append((impl, items[i + 1][0], where, col, line))
-        first_fn = items[0][0]
+            loc = self.at(self.op_index(operands[i], operands[i + 1], first))
+            steps.append((symbol, items[i + 1], loc))
+        return self.fold(("cmp", items[0], tuple(steps)), items)
 
-        if len(steps) == 1:
-            impl, rf, where, col, line = steps[0]
+    def _ifexp(self, node: Any, depth: int) -> tuple:
+        body = self.walk(node.body, depth)  # in text order, so names are in reading order
+        test = self.walk(node.test, depth)
+        orelse = self.walk(node.orelse, depth)
+        return self.fold(("if", test, body, orelse), (test, body, orelse))
 
-            def compare(env: Any) -> Any:
-                a = first_fn(env)
-                b = rf(env)
-                if a is UNKNOWN or b is UNKNOWN:
-                    return UNKNOWN
-                try:
-                    return impl(a, b)
-                except _Bad as exc:
-                    raise _located(f"{exc}", where, col, line) from None
-        else:
-            chain = tuple(steps)
+    def _subscript(self, node: Any, depth: int) -> tuple:
+        import ast
 
-            def compare(env: Any) -> Any:
-                # a < b < c is (a < b) and (b < c), each operand evaluated once, with Kleene 'and'
-                unknown = False
-                a = first_fn(env)
-                for impl, rf, where, col, line in chain:
-                    b = rf(env)
-                    if a is UNKNOWN or b is UNKNOWN:
-                        unknown = True
-                    else:
-                        try:
-                            if not impl(a, b):
-                                return False
-                        except _Bad as exc:
-                            raise _located(f"{exc}", where, col, line) from None
-                    a = b
-                return UNKNOWN if unknown else True
-
-        return self.fold(compare, items)
-
-    def _ifexp(self, node: ast.IfExp, depth: int) -> _Compiled:
-        body = self.compile(node.body, depth)  # in text order, so names are in reading order
-        test = self.compile(node.test, depth)
-        orelse = self.compile(node.orelse, depth)
-        tf, bf, of = test[0], body[0], orelse[0]
-
-        def choose(env: Any) -> Any:
-            t = tf(env)
-            if t is UNKNOWN:
-                return UNKNOWN
-            return bf(env) if t else of(env)
-
-        return self.fold(choose, [test, body, orelse])
-
-    def _subscript(self, node: ast.Subscript, depth: int) -> _Compiled:
-        container = self.compile(node.value, depth)
-        cf = container[0]
-        where, col, line = self.at(self.index(node.slice) if not isinstance(node.slice, ast.Slice)
-                                   else self.index(node))
-        if isinstance(node.slice, ast.Slice):
+        container = self.walk(node.value, depth)
+        sliced = isinstance(node.slice, ast.Slice)
+        loc = self.at(self.index(node) if sliced else self.index(node.slice))
+        if sliced:
             self.count(node.slice)
-            parts = [self.compile(p, depth) if p is not None else _const(None)
-                     for p in (node.slice.lower, node.slice.upper, node.slice.step)]
-            lo, hi, st = (p[0] for p in parts)
+            parts = tuple([self.walk(p, depth) if p is not None else ("const", None)
+                           for p in (node.slice.lower, node.slice.upper, node.slice.step)])
+            return self.fold(("slice", container, *parts, loc), (container, *parts))
+        key = self.walk(node.slice, depth)
+        return self.fold(("index", container, key, loc), (container, key))
 
-            def subscript(env: Any) -> Any:
-                c, a, b, s = cf(env), lo(env), hi(env), st(env)
-                if c is UNKNOWN or a is UNKNOWN or b is UNKNOWN or s is UNKNOWN:
-                    return UNKNOWN
-                try:
-                    return _slice(c, a, b, s)
-                except _Bad as exc:
-                    raise _located(f"{exc}", where, col, line) from None
+    def _call(self, node: Any, depth: int) -> tuple:
+        import ast
 
-            return self.fold(subscript, [container, *parts])
-        key = self.compile(node.slice, depth)
-        kf = key[0]
-
-        def subscript(env: Any) -> Any:
-            c = cf(env)
-            if c is UNKNOWN:
-                return UNKNOWN
-            k = kf(env)
-            if k is UNKNOWN:
-                return UNKNOWN
-            try:
-                return _index(c, k)
-            except _Bad as exc:
-                raise _located(f"{exc}", where, col, line) from None
-
-        return self.fold(subscript, [container, key])
-
-    def _call(self, node: ast.Call, depth: int) -> _Compiled:
         func = node.func
         if not isinstance(func, ast.Name):
             if isinstance(func, ast.Attribute):
@@ -1120,7 +1537,7 @@ class _Compiler:
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.fail(arg, "'*' unpacking is not allowed")
-        where, col, line = self.at(self.index(node))
+        loc = self.at(self.index(node))
         nargs = len(node.args)
 
         if name in _NAME_FUNCTIONS:
@@ -1133,128 +1550,62 @@ class _Compiler:
             if fact is None or (isinstance(arg, ast.Name) and arg.id.lower() in _LITERALS):
                 raise self.fail(arg, f"{name}() takes a fact name, e.g. {name}(meminfo.MemTotal)")
             self.count(arg)
-            return self._history(name, fact, where, col, line), _NOCONST
+            return self._history(name, fact, loc)
 
         if name == "elapsed_hours":
             if nargs:
                 raise self.fail(node, f"elapsed_hours() takes no arguments ({nargs} given)")
             self.uses_elapsed = True
-            return (lambda env: env.elapsed_hours()), _NOCONST
+            return ("elapsed",)
 
-        args = [self.compile(a, depth) for a in node.args]
-        fns = tuple(fn for fn, _ in args)
+        args = tuple([self.walk(a, depth) for a in node.args])
         if name == "coalesce":
             if not nargs:
                 raise self.fail(node, "coalesce() takes at least 1 argument (0 given)")
+            return self.fold(("coalesce", args), args)
 
-            def coalesce(env: Any) -> Any:
-                for fn in fns:  # lazily: the first known value wins
-                    v = fn(env)
-                    if v is not UNKNOWN:
-                        return v
-                return UNKNOWN
-
-            return self.fold(coalesce, args)
-
-        low, high, impl = _VALUE_FUNCTIONS[name]
+        low, high, _ = _VALUE_FUNCTIONS[name]
         if nargs < low or (high is not None and nargs > high):
             want = (f"{low}" if low == high else f"{low} to {high}" if high is not None
                     else f"at least {low}")
             plural = "" if want.endswith(" 1") or want == "1" else "s"
             raise self.fail(node, f"{name}() takes {want} argument{plural} ({nargs} given)")
+        return self.fold(("call", name, args, loc), args)
 
-        if nargs == 1:
-            (f0,) = fns
-
-            def call(env: Any) -> Any:
-                a = f0(env)
-                if a is UNKNOWN:
-                    return UNKNOWN
-                try:
-                    return impl(a)
-                except _Bad as exc:
-                    raise _located(f"{exc}", where, col, line) from None
-        else:
-            def call(env: Any) -> Any:
-                values = [fn(env) for fn in fns]
-                for v in values:
-                    if v is UNKNOWN:
-                        return UNKNOWN
-                try:
-                    return impl(*values)
-                except _Bad as exc:
-                    raise _located(f"{exc}", where, col, line) from None
-
-        return self.fold(call, args)
-
-    def _history(self, func: str, name: str, where: str, col: int | None,
-                 line: int | None) -> _Fn:
+    def _history(self, func: str, name: str, loc: tuple) -> tuple:
         """has/prev/delta/per_hour: they name a fact instead of taking its value."""
         if func == "has":
             self.note(name, read=False)
             self.tested[name] = None
-            return lambda env: env.lookup(name) is not UNKNOWN
+            return ("has", name)
         self.names[name] = None
         self.history[name] = None
         if func == "prev":
-            return lambda env: env.previous(name)
+            return ("prev", name)
         self.read[name] = None
         if func == "per_hour":
             self.uses_elapsed = True
+        return (func, name, loc)
 
-        def change(env: Any) -> Any:
-            now = env.lookup(name)
-            if now is UNKNOWN:
-                return UNKNOWN
-            before = env.previous(name)
-            if before is UNKNOWN:
-                return UNKNOWN
-            if type(now) not in _NUMS or type(before) not in _NUMS:
-                raise _located(f"{func}({name}) needs numbers, got {_desc(before)} then "
-                               f"{_desc(now)}", where, col, line)
-            try:
-                diff = _int_ok(now - before)
-            except (_Bad, OverflowError):
-                raise _located(f"{func}({name}) result is too large", where, col, line) from None
-            if func == "delta":
-                return diff
-            hours = env.elapsed_hours()
-            if hours is UNKNOWN:
-                return UNKNOWN
-            if type(hours) not in _NUMS:
-                raise _located(f"elapsed hours must be a number, got {_desc(hours)}", where,
-                               col, line)
-            if hours == 0:
-                return UNKNOWN
-            try:
-                return diff / hours
-            except OverflowError:
-                raise _located(f"{func}({name}) result is too large", where, col, line) from None
-
-        return change
-
-    def fold(self, fn: _Fn, children: list[_Compiled]) -> _Compiled:
-        """Evaluate once now if every child is constant (a failure is left for run time)."""
-        for _, const in children:
-            if const is _NOCONST:
-                return fn, _NOCONST
+    def fold(self, node: tuple, children: tuple) -> tuple:
+        """A constant node for ``node`` if every child is constant: it is built and evaluated
+        once now (a failure is left for run time)."""
+        for child in children:
+            if not _is_constant(child):
+                return node
         try:
-            value = fn(None)
+            value = _Builder(check=False).node(node, 0)(None)
         except EvalError:
-            return fn, _NOCONST
-        return _const(value)
+            return node
+        return _constant_node(value)
 
 
-def _const(value: Any) -> _Compiled:
-    return (lambda env: value), value
-
-
-_HANDLERS: dict[type, Callable[[_Compiler, Any, int], _Compiled]] = {
-    ast.Constant: _Compiler._constant, ast.Name: _Compiler._name,
-    ast.Attribute: _Compiler._attribute, ast.List: _Compiler._list,
-    ast.BoolOp: _Compiler._boolop, ast.UnaryOp: _Compiler._unaryop, ast.BinOp: _Compiler._binop,
-    ast.Compare: _Compiler._compare, ast.IfExp: _Compiler._ifexp,
-    ast.Subscript: _Compiler._subscript, ast.Call: _Compiler._call,
+_HANDLERS: dict[str, Callable[[_Analyser, Any, int], tuple]] = {
+    "Constant": _Analyser._constant, "Name": _Analyser._name,
+    "Attribute": _Analyser._attribute, "List": _Analyser._list,
+    "BoolOp": _Analyser._boolop, "UnaryOp": _Analyser._unaryop, "BinOp": _Analyser._binop,
+    "Compare": _Analyser._compare, "IfExp": _Analyser._ifexp,
+    "Subscript": _Analyser._subscript, "Call": _Analyser._call,
 }
 
 
@@ -1268,8 +1619,16 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (known: {', '.join(ordered)})"
 
 
+def _analyse(text: str, locator: _Locator, base: int) -> tuple[tuple, _Analyser]:
+    analyser = _Analyser(text, locator, base)
+    return analyser.walk(analyser.parse()), analyser
+
+
 # --------------------------------------------------------------------------------------------
 # Public API
+
+
+_NO_NAMES: frozenset[str] = frozenset()
 
 
 class Expr:
@@ -1277,47 +1636,95 @@ class Expr:
 
     __slots__ = ("text", "names", "read_names", "history_names", "tested_names", "uses_elapsed", "_fn")
 
-    def __init__(self, text: str, fn: _Fn, compiler: _Compiler) -> None:
+    def __init__(self, text: str, recipe: tuple, fn: _Fn | None) -> None:
+        _, names, read, history, tested, uses_elapsed = recipe
         self.text = text
         #: Every dotted name referenced, including the arguments of has/prev/delta/per_hour.
-        self.names: frozenset[str] = frozenset(compiler.names)
+        self.names: frozenset[str] = frozenset(names) if names else _NO_NAMES
         #: Names whose current value is read (not has()/prev() only), in order of appearance:
         #: the ones that can make the result UNKNOWN.
-        self.read_names: tuple[str, ...] = tuple(compiler.read)
+        self.read_names: tuple[str, ...] = read
         #: Names whose previous-snapshot value is read (prev/delta/per_hour).
-        self.history_names: frozenset[str] = frozenset(compiler.history)
+        self.history_names: frozenset[str] = frozenset(history) if history else _NO_NAMES
         #: Names the expression tests with has(): optional by the author's own account.
-        self.tested_names: frozenset[str] = frozenset(compiler.tested)
+        self.tested_names: frozenset[str] = frozenset(tested) if tested else _NO_NAMES
         #: Whether elapsed_hours() or per_hour() is used.
-        self.uses_elapsed: bool = compiler.uses_elapsed
+        self.uses_elapsed: bool = uses_elapsed
         self._fn = fn
 
     def evaluate(self, env: Env) -> object:
         """The value, or UNKNOWN. Raises EvalError when the rule is broken (type errors)."""
-        return self._fn(env)
+        return self._fn(env)  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"Expr({self.text!r})"
 
 
-def _compile_piece(text: str, locator: _Locator, base: int) -> tuple[_Fn, _Compiler]:
-    compiler = _Compiler(text, locator, base)
-    fn, _ = compiler.compile(compiler.parse())
-    return fn, compiler
+class _LazyExpr(Expr):
+    """An Expr from a recipe, built on first evaluation (a rule's message, severity steps and
+    discriminators are needed only when it fires). A recipe the builder refuses is replaced by
+    compiling the text, whose errors are then raised here."""
+
+    __slots__ = ("_node",)
+
+    def __init__(self, text: str, recipe: tuple) -> None:
+        Expr.__init__(self, text, recipe, None)
+        self._node = recipe[0]
+
+    def evaluate(self, env: Env) -> object:
+        fn = self._fn
+        if fn is None:
+            try:
+                fn = _Builder().node(_node_of(self._node), 0)
+            except _RECIPE_ERRORS:
+                fn = _recompile(self.text, compile_expr)._fn  # type: ignore[union-attr]
+            self._fn = fn
+        return fn(env)  # type: ignore[misc]
 
 
-def compile_expr(text: str) -> Expr:
-    """Compile ``text``; raises ExprError naming the problem and its column."""
+def _recompile(text: str, compiler: Callable[[str], Expr | Template]) -> Expr | Template:
+    """``text`` compiled from scratch, for a recipe the builder refused. The text compiled
+    when its recipe was made; if it does not now, the rule is broken: an EvalError, which
+    callers of evaluate() and render() handle."""
+    try:
+        return compiler(text)
+    except ExprError as exc:
+        raise EvalError(exc.message, exc.offset, exc.line, reason=exc.reason) from None
+
+
+def expr_recipe(text: str) -> tuple:
+    """Analyse ``text`` into its recipe; raises ExprError naming the problem and its column."""
     if not isinstance(text, str):
         raise ExprError(f"an expression must be a string, got {type(text).__name__}")
     if len(text) > MAX_TEXT:
         raise ExprError(f"expression is too long ({len(text)} characters; the limit is {MAX_TEXT})")
     locator = _Locator(text)
     try:
-        fn, compiler = _compile_piece(text, locator, 0)
+        node, analyser = _analyse(text, locator, 0)
     except _Fail as fail:
         raise locator.error(fail) from None
-    return Expr(text, fn, compiler)
+    return (node, tuple(analyser.names), tuple(analyser.read), tuple(analyser.history),
+            tuple(analyser.tested), analyser.uses_elapsed)
+
+
+def compile_expr(text: str) -> Expr:
+    """Compile ``text``; raises ExprError naming the problem and its column."""
+    recipe = expr_recipe(text)
+    return Expr(text, recipe, _Builder(check=False).node(recipe[0], 0))
+
+
+def expr_from_recipe(text: str, recipe: object, *, lazy: bool = False) -> Expr | None:
+    """The expression ``recipe`` (from :func:`expr_recipe`, perhaps by way of a cache file)
+    describes, carrying ``text``; None when it is not a recipe the analyser makes. ``lazy``:
+    build it on first evaluation (only its names are checked now). The recipe's node may be
+    marshalled (bytes), as a cache keeps it; it is then unpacked when built."""
+    try:
+        header = _expr_header(recipe)
+        if lazy:
+            return _LazyExpr(text, header)
+        return Expr(text, header, _Builder().node(_node_of(header[0]), 0))
+    except _RECIPE_ERRORS:
+        return None
 
 
 # Templates ----------------------------------------------------------------------------------
@@ -1461,8 +1868,8 @@ class Template:
 
     __slots__ = ("text", "names", "read_names", "_pieces")
 
-    def __init__(self, text: str, pieces: list, names: dict[str, None],
-                 read: dict[str, None]) -> None:
+    def __init__(self, text: str, pieces: list | None, names: Iterable[str],
+                 read: Iterable[str]) -> None:
         self.text = text
         self.names: frozenset[str] = frozenset(names)
         self.read_names: tuple[str, ...] = tuple(read)
@@ -1473,7 +1880,7 @@ class Template:
         if extra:
             env = _ExtraEnv(env, extra)
         out: list[str] = []
-        for piece in self._pieces:
+        for piece in self._pieces:  # type: ignore[union-attr]
             if type(piece) is str:
                 out.append(piece)
                 continue
@@ -1498,8 +1905,49 @@ class Template:
         return f"Template({self.text!r})"
 
 
-_FIELD_SCAN = re.compile(r"""['"()\[\]{}|]""")
-_BRACE = re.compile(r"[{}]")
+class _LazyTemplate(Template):
+    """A Template from a recipe, built on first render (see _LazyExpr)."""
+
+    __slots__ = ("_recipe_pieces",)
+
+    def __init__(self, text: str, recipe: tuple) -> None:
+        Template.__init__(self, text, None, recipe[1], recipe[2])
+        self._recipe_pieces = recipe[0]
+
+    def render(self, env: Env, extra: dict[str, object] | None = None) -> str:
+        if self._pieces is None:
+            try:
+                self._pieces = _build_pieces(_node_of(self._recipe_pieces), check=True)
+            except _RECIPE_ERRORS:
+                self._pieces = _recompile(self.text, compile_template)._pieces  # type: ignore[union-attr]
+        return Template.render(self, env, extra)
+
+
+def _build_pieces(pieces: object, *, check: bool) -> list:
+    """A template's pieces from its recipe's; each field is built like an expression."""
+    if type(pieces) is not tuple or len(pieces) > MAX_TEMPLATE_TEXT:  # type: ignore[arg-type]
+        raise _BadRecipe("a template's pieces are not a tuple")
+    out: list = []
+    for piece in pieces:  # type: ignore[attr-defined]
+        if type(piece) is str:
+            if len(piece) > MAX_TEMPLATE_TEXT:
+                raise _BadRecipe("a template's literal text is too long")
+            out.append(piece)
+            continue
+        if type(piece) is not tuple:
+            raise _BadRecipe("a template piece is neither text nor a field")
+        node, fname, where, col, line = piece
+        flt = FILTERS.get(fname) if type(fname) is str else None
+        if flt is None:
+            raise _BadRecipe(f"unknown filter {fname!r}")
+        where, col, line = _location((where, col, line))
+        out.append((_Builder(check=check).node(node, 0), flt, fname, where, col, line))
+    return out
+
+
+# Patterns, compiled on first use (re keeps them): only analysis needs them.
+_FIELD_SCAN = r"""['"()\[\]{}|]"""
+_BRACE = r"[{}]"
 
 
 def _field_end(text: str, start: int) -> tuple[int, int]:
@@ -1507,7 +1955,7 @@ def _field_end(text: str, start: int) -> tuple[int, int]:
     first top-level ``|`` (or -1). Quotes and brackets inside the field are respected."""
     depth = 0
     bar = -1
-    search = _FIELD_SCAN.search
+    search = re.compile(_FIELD_SCAN).search
     found = search(text, start + 1)
     while found is not None:  # jumps from one quote, bracket or bar to the next
         i = found.start()
@@ -1532,14 +1980,15 @@ def _field_end(text: str, start: int) -> tuple[int, int]:
     raise _Fail("unclosed '{' in template (write '{{' for a literal brace)", start)
 
 
-def _compile_template(text: str, locator: _Locator) -> Template:
+def _analyse_template(text: str, locator: _Locator) -> tuple:
     pieces: list = []
     names: dict[str, None] = {}
     read: dict[str, None] = {}
     literal: list[str] = []
+    brace_search = re.compile(_BRACE).search
     i, n = 0, len(text)
     while i < n:
-        brace = _BRACE.search(text, i)  # literal text runs up to the next brace
+        brace = brace_search(text, i)  # literal text runs up to the next brace
         if brace is None:
             literal.append(text[i:])
             break
@@ -1570,26 +2019,26 @@ def _compile_template(text: str, locator: _Locator) -> Template:
             if fname not in FILTERS:
                 raise _Fail(f"unknown filter '{fname}'{_did_you_mean(fname, FILTERS)}", bar + 1)
         try:
-            fn, compiler = _compile_piece(source, locator, i + 1)
+            node, analyser = _analyse(source, locator, i + 1)
         except _Fail as fail:
             if fail.index is None:
                 fail.index = i
             raise
-        names.update(compiler.names)
-        read.update(compiler.read)
+        names.update(analyser.names)
+        read.update(analyser.read)
         if literal:
             pieces.append("".join(literal))
             literal = []
-        where, col, line = compiler.at(i)
-        pieces.append((fn, FILTERS[fname], fname, where, col, line))
+        pieces.append((node, fname, *analyser.at(i)))
         i = end + 1
     if literal:
         pieces.append("".join(literal))
-    return Template(text, pieces, names, read)
+    return (tuple(pieces), tuple(names), tuple(read))
 
 
-def compile_template(text: str) -> Template:
-    """Compile a message template; raises ExprError naming the problem and its column."""
+def template_recipe(text: str) -> tuple:
+    """Analyse a message template into its recipe; raises ExprError naming the problem and
+    its column."""
     if not isinstance(text, str):
         raise ExprError(f"a template must be a string, got {type(text).__name__}")
     if len(text) > MAX_TEMPLATE_TEXT:
@@ -1597,9 +2046,29 @@ def compile_template(text: str) -> Template:
                         f"{MAX_TEMPLATE_TEXT})")
     locator = _Locator(text)
     try:
-        return _compile_template(text, locator)
+        return _analyse_template(text, locator)
     except _Fail as fail:
         raise locator.error(fail) from None
+
+
+def compile_template(text: str) -> Template:
+    """Compile a message template; raises ExprError naming the problem and its column."""
+    recipe = template_recipe(text)
+    return Template(text, _build_pieces(recipe[0], check=False), recipe[1], recipe[2])
+
+
+def template_from_recipe(text: str, recipe: object, *, lazy: bool = False) -> Template | None:
+    """The template ``recipe`` (from :func:`template_recipe`) describes, carrying ``text``;
+    None when it is not a recipe the analyser makes. ``lazy``: build it on first render."""
+    try:
+        if type(recipe) is not tuple or len(recipe) != 3 or not _names_ok(recipe[1]) \
+                or not _names_ok(recipe[2]):  # type: ignore[arg-type]
+            raise _BadRecipe("a template recipe is (pieces, names, read)")
+        if lazy:
+            return _LazyTemplate(text, recipe)
+        return Template(text, _build_pieces(_node_of(recipe[0]), check=True), recipe[1], recipe[2])
+    except _RECIPE_ERRORS:
+        return None
 
 
 def unknown_names(expr_or_template: Expr | Template, env: Env,
@@ -1612,74 +2081,3 @@ def unknown_names(expr_or_template: Expr | Template, env: Env,
     extra = extra or {}
     return [name for name in expr_or_template.read_names
             if name not in extra and env.lookup(name) is UNKNOWN]
-
-
-# Deferred compilation ------------------------------------------------------------------------
-#
-# A rule's message, severity and confidence steps and discriminators are only needed when it
-# fires, but loading rules must still know every name they use (to report unknown facts and
-# undeclared params). describe() records those names for text that compiled; deferred()
-# rebuilds the object from them and compiles the text on first use. The record is plain data
-# (lists of names): whatever it says, the text is still compiled by compile_expr or
-# compile_template before anything is evaluated.
-
-
-def describe(compiled: Expr | Template) -> list:
-    """The names ``compiled`` uses, as JSON-ready data for :func:`deferred`."""
-    if isinstance(compiled, Template):
-        return [sorted(compiled.names), list(compiled.read_names)]
-    return [sorted(compiled.names), list(compiled.read_names), sorted(compiled.history_names),
-            sorted(compiled.tested_names), compiled.uses_elapsed]
-
-
-def _names(value: object) -> list[str] | None:
-    if type(value) is list and all(type(v) is str for v in value):
-        return value
-    return None
-
-
-class _DeferredExpr(Expr):
-    """An Expr whose text compiled before (see describe): compiled again on first evaluation."""
-
-    __slots__ = ()
-
-    def evaluate(self, env: Env) -> object:
-        fn = self._fn
-        if fn is None:
-            fn = self._fn = compile_expr(self.text)._fn
-        return fn(env)
-
-
-class _DeferredTemplate(Template):
-    """A Template whose text compiled before (see describe): compiled again on first render."""
-
-    __slots__ = ()
-
-    def render(self, env: Env, extra: dict[str, object] | None = None) -> str:
-        if self._pieces is None:  # type: ignore[comparison-overlap]
-            self._pieces = compile_template(self.text)._pieces
-        return Template.render(self, env, extra)
-
-
-def deferred(text: str, record: object, *, template: bool = False) -> Expr | Template | None:
-    """An expression (or template) for ``text`` that compiles when first used, carrying the
-    names ``record`` (from :func:`describe`) lists; None when ``record`` is not such a record."""
-    if type(text) is not str or type(record) is not list or len(record) != (2 if template else 5):
-        return None
-    checked = [_names(v) for v in record[:2 if template else 4]]
-    lists = [v for v in checked if v is not None]
-    if len(lists) != len(checked):
-        return None
-    if template:
-        tpl = object.__new__(_DeferredTemplate)
-        tpl.text, tpl._pieces = text, None  # type: ignore[assignment]
-        tpl.names, tpl.read_names = frozenset(lists[0]), tuple(lists[1])
-        return tpl
-    if type(record[4]) is not bool:
-        return None
-    expr = object.__new__(_DeferredExpr)
-    expr.text, expr._fn = text, None  # type: ignore[assignment]
-    expr.names, expr.read_names = frozenset(lists[0]), tuple(lists[1])
-    expr.history_names, expr.tested_names = frozenset(lists[2]), frozenset(lists[3])
-    expr.uses_elapsed = record[4]
-    return expr

@@ -22,14 +22,18 @@ neither yaml nor jsonschema.
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
-from typing import Any
 
 from memdiag import __version__
 from memdiag.errors import UsageError
-from memdiag.expr import EvalError, Expr, ExprError, compile_expr
+from memdiag.expr import EvalError, Expr, ExprError
 from memdiag.facts import Catalog, _Frozen, _Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
+    from typing import Any
+
+    from memdiag.ruleset import _RuleCache
 
 SITE_FILE = "/etc/memdiag/overrides.yaml"
 ENV_VAR = "MEMDIAG_OVERRIDES"
@@ -138,6 +142,7 @@ def find_site_file(explicit: str | None = None) -> str | None:
 
 
 def _schema() -> dict:
+    import json
     from importlib.resources import files
 
     return json.loads(files("memdiag.schemas").joinpath("overrides.schema.json").read_text())
@@ -181,19 +186,19 @@ def read_site_file(path: str, *, use_cache: bool = True) -> dict:
 
     Any problem is a one-line :class:`UsageError` naming the file and line: a site that meant
     to silence a rule must not get paged because its file has a typo."""
-    from memdiag.ruleset import _cache_dir, _parse_yaml, _read_cache, _write_cache, satisfies, sha256_hex
+    from memdiag.ruleset import (_cache_dir, _parse_yaml, _plain, _read_at_most, _read_marshal, _write_marshal,
+                                 satisfies, sha256_hex)
 
     try:
-        with open(path, "rb") as f:
-            raw = f.read(FILE_LIMIT + 1)
+        raw = _read_at_most(path, FILE_LIMIT + 1)
     except OSError as exc:
         raise UsageError(f"cannot read overrides: {exc.strerror or exc}", path=path) from None
     if len(raw) > FILE_LIMIT:
         raise UsageError("larger than 1 MiB; not an overrides file?", path=path)
     key = sha256_hex(b"overrides v2\0" + raw + b"\0" + __version__.encode())[:32]
-    cached = os.path.join(_cache_dir(), "ov-" + key + ".json")
+    cached = os.path.join(_cache_dir(), "ov-" + key + ".marshal")
     if use_cache:
-        data = _read_cache(cached)  # only a file of ours that nobody else can write
+        data = _read_marshal(cached)  # only a file of ours that nobody else can write
         if type(data) is dict:
             return data
     try:
@@ -210,18 +215,20 @@ def read_site_file(path: str, *, use_cache: bool = True) -> dict:
     need = data.get("memdiag")
     if need and not satisfies(need):
         raise UsageError(f"these overrides need memdiag {need}; this is memdiag {__version__}", path=path)
-    plain = _with_lines(data.get("rules") or {})
+    plain = _plain(_with_lines(data.get("rules") or {}))
     if use_cache:
-        _write_cache(cached, plain)
+        _write_marshal(cached, plain)
     return plain
 
 
 # -- compiling --------------------------------------------------------------------------------
 
-def compile_tunings(rules: dict, path: str, layer: str) -> tuple[list[Tuning], list[tuple[int | None, str, str]]]:
+def compile_tunings(rules: dict, path: str, layer: str, memo: _RuleCache | None = None,
+                    ) -> tuple[list[Tuning], list[tuple[int | None, str, str]]]:
     """Tunings from a validated ``rules:`` mapping, and (line, rule id, problem) for parts that
-    do not compile (a ``when`` with a syntax error): those parts are left out."""
-    from memdiag.ruleset import _ladder, param_value
+    do not compile (a ``when`` with a syntax error): those parts are left out. ``memo``: the
+    rule set's cache, whose recipes build texts that compiled before when first used."""
+    from memdiag.ruleset import _compile, _ladder, param_value
 
     out, problems = [], []
     for rid, entry in rules.items():
@@ -231,7 +238,7 @@ def compile_tunings(rules: dict, path: str, layer: str) -> tuple[list[Tuning], l
                    lines=dict(entry.get("__lines__") or {}))
         if "severity" in entry:
             try:
-                t.severity = _ladder(entry["severity"], "severity")
+                t.severity = _ladder(entry["severity"], "severity", memo)
             except ExprError as exc:
                 problems.append((t.lines.get("severity", line), rid, f"overrides for rule {rid}: {exc.message}"))
         for i, exc_raw in enumerate(entry.get("exceptions") or ()):
@@ -239,7 +246,7 @@ def compile_tunings(rules: dict, path: str, layer: str) -> tuple[list[Tuning], l
             name = exc_raw.get("name") or f"exception {i + 1}"
             where = path if eline is None else f"{path}:{eline}"
             try:
-                when = compile_expr(exc_raw["when"]) if exc_raw.get("when") else None
+                when = _compile(exc_raw["when"], memo) if exc_raw.get("when") else None
             except ExprError as exc:
                 problems.append((eline, rid, f"overrides for rule {rid}: exceptions[{i}].when: {exc.message}"))
                 continue
@@ -249,9 +256,9 @@ def compile_tunings(rules: dict, path: str, layer: str) -> tuple[list[Tuning], l
     return out, problems
 
 
-def site_tunings(path: str, *, use_cache: bool = True) -> list[Tuning]:
+def site_tunings(path: str, *, use_cache: bool = True, memo: _RuleCache | None = None) -> list[Tuning]:
     """The site file's tunings; anything that does not compile is an error naming file:line."""
-    tunings, problems = compile_tunings(read_site_file(path, use_cache=use_cache), path, SITE_LAYER)
+    tunings, problems = compile_tunings(read_site_file(path, use_cache=use_cache), path, SITE_LAYER, memo)
     if problems:
         line, _rid, message = problems[0]
         raise UsageError(message, path=path, line=line)

@@ -3,32 +3,44 @@
 Every problem is reported with file:line, and one bad rule never takes the others down: it is
 kept out of evaluation and shows up as a rule in state *error* with the problem.
 
-Validation (jsonschema, ~80 ms to import) and YAML parsing only happen when a rule file changed:
-a validated pack is cached as JSON under $XDG_CACHE_HOME/memdiag, keyed by the file's content
-and memdiag's version, so a plain diagnosis loads rules without either import.
+Validation (jsonschema, ~80 ms to import) and YAML parsing only happen when a rule file changed,
+and compiling expressions (``ast``) only when a text is new. Under $XDG_CACHE_HOME/memdiag/rules:
 
-Compiling is deferred where it can be: a rule's condition is compiled at load (every run
-evaluates it), its message, severity/confidence steps and discriminators only when it fires.
-Loading still needs their names (unknown facts, undeclared params), so the names of every text
-that compiled are kept in a second cache file (:class:`_CompiledNames`, plain data); a text not
-in it is compiled at load as before, so its errors are reported at load as before.
+* one file per rule set (:class:`_RuleCache`, marshal): the content and validated data of each
+  of its rule files and the recipe (memdiag.expr) of every expression and template text it
+  uses. A run whose rule files are unchanged reads that one file, compares each rule file with
+  the content kept there, and builds closures from recipes: no YAML, schema, ``ast`` or
+  ``json``. Keyed by memdiag's version, Python's, the identity of the expression compiler and
+  of this loader, and the list of packs;
+* one JSON file per validated rule file, keyed by its content and memdiag's version
+  (:func:`read_pack`): a rule file the rule set's file does not have (a new set of packs) is
+  taken from there before it is parsed and validated again.
+
+Compiling is deferred where it can be: a rule's condition is built at load (every run
+evaluates it), its message, severity/confidence steps and discriminators when it fires.
+Loading still knows their names (unknown facts, undeclared params), which come with each
+recipe; a text without one is compiled at load as before, so its errors are reported at load.
 
 Cache files are only read if they belong to this user and nobody else may write them.
 """
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import re
 import sys
-from typing import Any, Iterable
 
 from memdiag import __version__
 from memdiag.errors import UsageError
-from memdiag.expr import Expr, ExprError, Template, compile_expr, compile_template, deferred, describe
+from memdiag.expr import (Expr, ExprError, Template, compile_expr, compile_template, expr_from_recipe,
+                          expr_recipe, template_from_recipe, template_recipe)
 from memdiag.facts import Catalog, _Frozen, _Record, _set
 from memdiag.units import UnitError, parse_size
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
+    from typing import Any, Iterable
 
 RULE_FILE_LIMIT = 1 << 20
 
@@ -44,6 +56,8 @@ except ImportError:
 def sha256_hex(data: bytes) -> str:
     """The SHA-256 of ``data`` in hex, without hashlib's import cost on CPython."""
     return _sha256(data).hexdigest()
+
+
 _SIZE_TEXT = re.compile(r"^\s*\d+(\.\d+)?\s*[A-Za-z]+\s*$")
 
 
@@ -92,7 +106,7 @@ class Rule(_Record):
     def __init__(self, *, id: str, title: str, description: str, severity: Ladder, confidence: Ladder,
                  tags: list[str], params: dict[str, Any], condition: Expr, message: Template,
                  evidence: list[str], discriminators: list[Expr], remediation: dict[str, str],
-                 references: list[dict[str, str]], enabled: bool, priority: int, tests: list[dict],
+                 references: list[dict[str, str]], enabled: bool, priority: int, tests: list[dict] | bytes,
                  path: str, line: int | None, pack: str, param_origin: dict[str, str] | None = None,
                  origin: dict[str, str] | None = None, notes: dict[str, str] | None = None,
                  exceptions: list | None = None, raw: dict | None = None) -> None:
@@ -102,7 +116,8 @@ class Rule(_Record):
         self.condition, self.message = condition, message
         self.evidence, self.discriminators = evidence, discriminators
         self.remediation, self.references = remediation, references
-        self.enabled, self.priority, self.tests = enabled, priority, tests
+        self.enabled, self.priority = enabled, priority
+        self._tests: list[dict] | bytes = tests
         self.path, self.line, self.pack = path, line, pack
         #: where each param's value in force came from ("rules/core.yaml:14", "--param", ...)
         self.param_origin: dict[str, str] = {} if param_origin is None else param_origin
@@ -112,7 +127,28 @@ class Rule(_Record):
         self.notes: dict[str, str] = {} if notes is None else notes
         #: memdiag.overrides.RuleException: a finding one applies to is reported as suppressed
         self.exceptions: list = [] if exceptions is None else exceptions
-        self.raw: dict = {} if raw is None else raw
+        self._raw: dict = {} if raw is None else raw
+
+    # A rule's tests are only read by `memdiag rules test` and the like: the rule set's cache
+    # keeps them marshalled (bytes), unpacked here when first asked for.
+
+    @property
+    def tests(self) -> list[dict]:
+        tests = self._tests
+        if isinstance(tests, bytes):
+            tests = self._tests = _unpack_tests(tests, self.path, self.line)
+        return tests
+
+    @tests.setter
+    def tests(self, value: list[dict]) -> None:
+        self._tests = value
+
+    @property
+    def raw(self) -> dict:
+        """The rule's data as its file gives it (with ``__line__``)."""
+        if type(self._raw.get("tests")) is bytes:
+            self._raw = {**self._raw, "tests": self.tests}
+        return self._raw
 
     @property
     def where(self) -> str:
@@ -251,6 +287,7 @@ def _line_of(data: Any, path_parts: Iterable[Any]) -> int | None:
 
 
 def _schema() -> dict:
+    import json
     from importlib.resources import files
 
     return json.loads(files("memdiag.schemas").joinpath("rule.schema.json").read_text())
@@ -283,15 +320,47 @@ def _cache_dir() -> str:
     return os.path.join(base, "memdiag", "rules")
 
 
-def read_pack(path: str, *, use_cache: bool = True) -> tuple[dict | None, list[RuleProblem]]:
-    """Read and validate one rule file. Returns (data with ``__line__`` on each rule, problems)."""
+def _read_rule_file(path: str) -> tuple[bytes | None, list[RuleProblem]]:
+    """A rule file's bytes, or None and the problem."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read(RULE_FILE_LIMIT + 1)
+        raw = _read_at_most(path, RULE_FILE_LIMIT + 1)
     except OSError as exc:
         return None, [RuleProblem(path, None, f"cannot read: {exc.strerror or exc}")]
     if len(raw) > RULE_FILE_LIMIT:
         return None, [RuleProblem(path, None, "larger than 1 MiB; not a rule file?")]
+    return raw, []
+
+
+def _read_at_most(path: str, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``path``. Reads what fstat says the file holds (plus one byte, to
+    see the end) instead of asking for ``limit`` bytes at once: a read of 1 MiB allocates 1 MiB,
+    ~20 us a file, and every run reads every rule file."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        want = size + 1 if 0 < size < limit else limit  # /proc-like files say 0
+        data = os.read(fd, want)
+        while data and len(data) < limit:
+            more = os.read(fd, max(want, len(data) + 1) - len(data))  # it grew since fstat: go on
+            if not more:
+                break
+            data += more
+            want = limit
+        return data
+    finally:
+        os.close(fd)
+
+
+def read_pack(path: str, *, use_cache: bool = True) -> tuple[dict | None, list[RuleProblem]]:
+    """Read and validate one rule file. Returns (data with ``__line__`` on each rule, problems)."""
+    raw, problems = _read_rule_file(path)
+    if raw is None:
+        return None, problems
+    return _pack_data(raw, path, use_cache=use_cache)
+
+
+def _pack_data(raw: bytes, path: str, *, use_cache: bool) -> tuple[dict | None, list[RuleProblem]]:
+    """read_pack for the bytes ``raw`` of ``path``."""
     key = sha256_hex(raw + b"\0" + __version__.encode())[:32]
     cached = os.path.join(_cache_dir(), key + ".json")
     if use_cache:
@@ -326,33 +395,120 @@ def read_pack(path: str, *, use_cache: bool = True) -> tuple[dict | None, list[R
     return plain, []
 
 
-def _read_cache(path: str) -> Any:
-    """A cache file's JSON, or None when it is missing, damaged, or could have been written by
-    someone else (not ours, or writable by group or others)."""
+def _read_private(path: str) -> bytes | None:
+    """A cache file's bytes, or None when it is missing or could have been written by someone
+    else (not ours, or writable by group or others)."""
     try:
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
             if st.st_uid != os.geteuid() or st.st_mode & 0o022:
                 return None
-            return json.loads(f.read())
-    except (OSError, ValueError, RecursionError):
+            return f.read()
+    except OSError:
         return None
 
 
-def _write_cache(path: str, data: dict) -> None:
+def _read_cache(path: str) -> Any:
+    """A JSON cache file's data, or None when it is missing, damaged or not private."""
+    raw = _read_private(path)
+    if raw is None:
+        return None
+    import json  # only for a rule file its rule set's cache file does not have
+
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _read_marshal(path: str) -> Any:
+    """A marshal cache file's data, or None when it is missing, damaged or not private.
+
+    marshal is not meant for data from others, and is not given any: only files of this user
+    that nobody else may write are read, and whoever can write those can run code as this
+    user anyway. What comes back is still checked before use (recipes: memdiag.expr)."""
+    raw = _read_private(path)
+    if raw is None:
+        return None
+    try:
+        return marshal.loads(raw)
+    except (ValueError, EOFError, TypeError):
+        return None
+
+
+def _write_private(path: str, data: bytes) -> None:
     """Best effort: a read-only or full disk only costs speed."""
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         import threading  # a temporary file per thread: two diagnoses in one process may write at once
 
         tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        # 0600 whatever the umask: _read_cache refuses files others could write (umask 002 too)
+        # 0600 whatever the umask: _read_private refuses files others could write (umask 002 too)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with open(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
+        try:
+            with open(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            os.unlink(tmp)
+            raise
     except OSError:
         pass
+
+
+def _write_cache(path: str, data: dict) -> None:
+    """Write ``data`` as JSON; data JSON cannot hold (a YAML date in a test's facts) is not
+    cached."""
+    import json
+
+    try:
+        text = json.dumps(data)
+    except (TypeError, ValueError, RecursionError):
+        return
+    _write_private(path, text.encode())
+
+
+def _write_marshal(path: str, data: Any) -> None:
+    """Write ``data`` with marshal; data marshal cannot hold (a YAML date) is not cached."""
+    try:
+        blob = marshal.dumps(data)
+    except ValueError:
+        return
+    _write_private(path, blob)
+
+
+def _unpack_tests(blob: bytes, path: str, line: int | None) -> list[dict]:
+    try:
+        tests = marshal.loads(blob)
+    except (ValueError, EOFError, TypeError):
+        tests = None
+    if type(tests) is not list:  # written whole by _write_private: someone edited the file
+        raise UsageError(f"the rule cache's copy of these tests is damaged; remove {_cache_dir()} "
+                         "and run again", path=path, line=line)
+    return tests
+
+
+def _cacheable(data: dict) -> dict | None:
+    """A validated rule file's data as the rule set's cache keeps it: plain dicts, each rule's
+    tests marshalled; None if marshal cannot hold it (a YAML date, say)."""
+    plain = _plain(data)
+    try:
+        for rule in plain["rules"]:
+            if "tests" in rule:
+                rule["tests"] = marshal.dumps(rule["tests"])
+        marshal.dumps(plain)
+    except ValueError:
+        return None
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with mappings as plain dicts (marshal takes no dict subclass such as _LineDict)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_plain(v) for v in value]
+    return value
 
 
 def rule_files(path: str) -> list[str]:
@@ -370,72 +526,136 @@ def rule_files(path: str) -> list[str]:
 
 # -- compiling --------------------------------------------------------------------------------
 
-class _CompiledNames:
-    """The names used by every expression and template text that compiled, from earlier runs:
-    with them, a text needed only when its rule fires is compiled then, not at every load.
+class _RuleCache:
+    """One rule set's cache file (see the module docstring): the content and validated data
+    of each rule file, the recipe of each text and what check_names found for each rule (with
+    the catalog it checked against) the last load of the same packs used.
 
-    One JSON file per memdiag version, Python version and expression compiler (its file's
-    mtime and size), so a changed compiler never trusts what an older one found."""
+    It records what this load uses, and :meth:`save` writes that back when anything was
+    missing or changed, so rule files and texts no longer used drop out of it."""
 
-    #: more texts than this (rule files edited over and over): start again from this load's
-    LIMIT = 5000
+    #: rule-set files kept in the cache folder; past this, the ones written longest ago go
+    KEEP = 32
 
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        data = _read_cache(path) if path else None
-        ok = type(data) is dict and type(data.get("expr")) is dict and type(data.get("template")) is dict
-        self.known: dict[str, dict] = {"expr": data["expr"], "template": data["template"]} if ok else \
-            {"expr": {}, "template": {}}
+    def __init__(self, path: str | None, stamp: str) -> None:
+        self.path, self.stamp = path, stamp
+        data = _read_marshal(path) if path else None
+        ok = (type(data) is dict and data.get("stamp") == stamp and type(data.get("files")) is dict
+              and type(data.get("expr")) is dict and type(data.get("template")) is dict)
+        self.files: dict = data["files"] if ok else {}  # type: ignore[index]
+        self.recipes: dict[str, dict] = ({"expr": data["expr"], "template": data["template"]}  # type: ignore[index]
+                                         if ok else {"expr": {}, "template": {}})
+        checked = data.get("checked") if ok else None  # type: ignore[union-attr]
+        #: (catalog key, {rule key: ((message, level), ...)}): check_names' findings
+        self.checked: tuple[str, dict] = (checked if type(checked) is tuple and len(checked) == 2
+                                          and type(checked[1]) is dict else ("", {}))
+        self.hits: set[str] = set()  # rule files whose data came from here
+        self.catalog_key: str | None = None
+        self.used_files: dict[str, tuple] = {}
         self.used: dict[str, dict] = {"expr": {}, "template": {}}
+        self.used_checked: dict[str, tuple] = {}
         self.changed = False
 
     @classmethod
-    def open(cls) -> "_CompiledNames":
+    def open(cls, paths: Iterable[str]) -> _RuleCache:
+        """The cache file of the rule set made of the packs at ``paths``, for this memdiag,
+        this Python, this expression compiler and this loader (their files' mtime and size)."""
         from memdiag import expr
 
         try:
-            st = os.stat(expr.__file__)
+            code = [os.stat(expr.__file__), os.stat(__file__)]
         except (OSError, TypeError):
-            return cls(None)
-        stamp = f"{__version__}-py{sys.version_info[0]}{sys.version_info[1]}-{st.st_mtime_ns:x}-{st.st_size:x}"
-        return cls(os.path.join(_cache_dir(), f"compiled-{stamp}.json"))
+            return cls(None, "")
+        stamp = "-".join([__version__, f"py{sys.version_info[0]}.{sys.version_info[1]}",
+                          *(f"{st.st_mtime_ns:x}-{st.st_size:x}" for st in code)])
+        packs = sha256_hex("\0".join(paths).encode())[:16]
+        return cls(os.path.join(_cache_dir(), f"set-{packs}-{sha256_hex(stamp.encode())[:16]}.marshal"), stamp)
 
-    def get(self, text: Any, *, template: bool = False) -> Expr | Template:
-        """``text`` compiled, or deferred when it compiled before; raises ExprError as the
-        compiler does."""
-        kind = "template" if template else "expr"
-        record = self.known[kind].get(text) if type(text) is str else None
-        found = None if record is None else deferred(text, record, template=template)
-        if found is None:
-            found = compile_template(text) if template else compile_expr(text)
-            record = describe(found)
+    def pack(self, path: str) -> tuple[dict | None, list[RuleProblem]]:
+        """A rule file's validated data: from this cache when the file's content is the one
+        kept here, else as read_pack finds it (kept for next time)."""
+        raw, problems = _read_rule_file(path)
+        if raw is None:
+            return None, problems
+        entry = self.files.get(path)
+        if type(entry) is tuple and len(entry) == 2 and entry[0] == raw:
+            data = entry[1]
+            if type(data) is dict and type(data.get("rules")) is list:
+                self.used_files[path] = entry
+                self.hits.add(path)
+                return data, []
+        data, problems = _pack_data(raw, path, use_cache=True)
+        cacheable = None if data is None else _cacheable(data)
+        if cacheable is not None:
+            self.used_files[path] = (raw, cacheable)
             self.changed = True
-        self.used[kind][text] = record
+        return data, problems
+
+    def get(self, text: Any, *, template: bool = False, lazy: bool = True) -> Expr | Template:
+        """``text`` compiled: built from its recipe here (``lazy``: when first used), else
+        analysed now, raising ExprError as the compiler does."""
+        kind = "template" if template else "expr"
+        build = template_from_recipe if template else expr_from_recipe
+        if type(text) is str:
+            recipe = self.recipes[kind].get(text)
+            if recipe is not None:
+                found = build(text, recipe, lazy=lazy)
+                if found is not None:
+                    self.used[kind][text] = recipe
+                    return found
+        recipe = template_recipe(text) if template else expr_recipe(text)
+        found = build(text, recipe, lazy=lazy)
+        if found is None:  # the builder refuses a recipe of the analyser's: compile as without a cache
+            return compile_template(text) if template else compile_expr(text)
+        # The node marshalled: a load unpacks it only to build it (the condition, or a text
+        # whose rule fired), not the message and ladders of every rule.
+        self.used[kind][text] = (marshal.dumps(recipe[0]), *recipe[1:])
+        self.changed = True
         return found
 
+    def check_names(self, rule: Rule, catalog: Catalog, known: dict[str, str | None]) -> list[RuleProblem]:
+        """What :func:`check_names` finds: as it found last time when the rule's file is
+        unchanged (so are its names and params) and so is the catalog (its names' digest)."""
+        if self.catalog_key is None:
+            self.catalog_key = sha256_hex("\n".join(catalog.names()).encode())
+        key = f"{rule.path}\0{rule.id}"
+        if rule.path in self.hits and self.checked[0] == self.catalog_key:
+            found = self.checked[1].get(key)
+            if type(found) is tuple and all(type(f) is tuple and len(f) == 2 and type(f[0]) is str
+                                            and f[1] in ("error", "warning") for f in found):
+                self.used_checked[key] = found
+                return [RuleProblem(rule.path, rule.line, message, rule.id, level) for message, level in found]
+        problems = check_names(rule, catalog, known)
+        self.used_checked[key] = tuple([(p.message, p.level) for p in problems])
+        self.changed = True
+        return problems
+
     def save(self) -> None:
-        if not (self.changed and self.path):
+        if not self.path or not (self.changed or len(self.used_files) != len(self.files)):
             return
-        known = self.known
-        if sum(map(len, known.values())) > self.LIMIT:
-            known = {"expr": {}, "template": {}}
-        for kind, records in self.used.items():
-            known[kind].update(records)
-        _write_cache(self.path, known)
+        _write_marshal(self.path, {"stamp": self.stamp, "files": self.used_files, **self.used,
+                                   "checked": (self.catalog_key or "", self.used_checked)})
         folder, mine = os.path.split(self.path)
-        try:  # records of an older memdiag or compiler are never read again
-            for name in os.listdir(folder):
-                if name.startswith("compiled-") and name.endswith(".json") and name != mine:
+        same_packs = mine[:21]  # "set-" and the packs' digest
+        try:
+            names = [n for n in os.listdir(folder) if n.startswith("set-") and n.endswith(".marshal")]
+            for name in names:  # these packs' files for an older memdiag or compiler: never read again
+                if name.startswith(same_packs) and name != mine:
                     os.unlink(os.path.join(folder, name))
+            others = [os.path.join(folder, n) for n in names if not n.startswith(same_packs)]
+            if len(others) >= self.KEEP:  # other sets of packs: keep the newest
+                others.sort(key=lambda n: os.stat(n).st_mtime_ns)
+                for name in others[:len(others) - self.KEEP + 1]:
+                    os.unlink(name)
         except OSError:
             pass
 
 
-def _compile(text: Any, memo: _CompiledNames | None) -> Expr:
-    return compile_expr(text) if memo is None else memo.get(text)  # type: ignore[return-value]
+def _compile(text: Any, memo: _RuleCache | None, *, lazy: bool = True) -> Expr:
+    return compile_expr(text) if memo is None else memo.get(text, lazy=lazy)  # type: ignore[return-value]
 
 
-def _ladder(value: Any, what: str, memo: _CompiledNames | None = None) -> Ladder:
+def _ladder(value: Any, what: str, memo: _RuleCache | None = None) -> Ladder:
     if isinstance(value, str):
         return Ladder([(value, None)])
     steps = []
@@ -450,15 +670,15 @@ def _ladder(value: Any, what: str, memo: _CompiledNames | None = None) -> Ladder
     return Ladder(steps)
 
 
-def compile_rule(raw: dict, path: str, pack: str, memo: _CompiledNames | None = None) -> Rule:
+def compile_rule(raw: dict, path: str, pack: str, memo: _RuleCache | None = None) -> Rule:
     """Build a :class:`Rule`; raises ExprError naming the field that does not compile. With
-    ``memo``, texts that compiled before are compiled only when first used (the condition is
-    always compiled now: every run evaluates it)."""
+    ``memo``, texts come from their recipes when it has them; all but the condition (every
+    run evaluates it) are then built only when first used."""
     line = raw.get("__line__")
 
     def expr(text: str, what: str, *, defer: bool = False) -> Expr:
         try:
-            return _compile(text, memo if defer else None)
+            return _compile(text, memo, lazy=defer)
         except ExprError as exc:
             raise ExprError(f"{what}: {exc.message}", exc.offset) from None
 
@@ -477,7 +697,7 @@ def compile_rule(raw: dict, path: str, pack: str, memo: _CompiledNames | None = 
         tags=list(raw.get("tags") or []),
         params=params,
         condition=expr(raw["condition"], "condition"),
-        message=message,
+        message=message,  # type: ignore[arg-type]
         evidence=list(raw.get("evidence") or []),
         discriminators=[expr(d, f"discriminators[{i}]", defer=True)
                         for i, d in enumerate(raw.get("discriminators") or [])],
@@ -485,7 +705,7 @@ def compile_rule(raw: dict, path: str, pack: str, memo: _CompiledNames | None = 
         references=list(raw.get("references") or []),
         enabled=raw.get("enabled", True),
         priority=raw.get("priority", 50),
-        tests=list(raw.get("tests") or []),
+        tests=raw["tests"] if type(raw.get("tests")) is bytes else list(raw.get("tests") or []),
         path=path,
         line=line,
         pack=pack,
@@ -494,31 +714,47 @@ def compile_rule(raw: dict, path: str, pack: str, memo: _CompiledNames | None = 
     )
 
 
-def check_names(rule: Rule, catalog: Catalog) -> list[RuleProblem]:
-    """Unknown fact names (with a did-you-mean) and undeclared params."""
-    problems = []
+def check_names(rule: Rule, catalog: Catalog, memo: dict[str, str | None] | None = None) -> list[RuleProblem]:
+    """Unknown fact names (with a did-you-mean) and undeclared params, in name order. ``memo``:
+    what earlier calls with the same catalog found for each fact name (loading passes one)."""
+    found: list[tuple[str, RuleProblem]] = []
     names: set[str] = set(rule.evidence)
     for e in rule.expressions():
         names |= e.names
-    for name in sorted(names):
+    if memo is None:
+        memo = {}
+    for name in names:
         if name.startswith("params."):
             param = name[7:]
             if param not in rule.params:
-                problems.append(RuleProblem(rule.path, rule.line, f"rule {rule.id}: uses params.{param}, "
-                                            "which its params do not declare", rule.id))
+                found.append((name, RuleProblem(rule.path, rule.line, f"rule {rule.id}: uses params.{param}, "
+                                                "which its params do not declare", rule.id)))
             continue
         if name in ("confidence", "severity"):
             continue
-        if _known(name, catalog, exact=True):
-            continue
-        # A family (meminfo.*) admits fields newer than this catalog, but a near miss of a
-        # known name is far more likely a typo.
-        hint = catalog.suggest(name)
-        if hint or not _known(name, catalog, exact=False):
-            extra = f"; did you mean '{hint}'?" if hint else ""
-            problems.append(RuleProblem(rule.path, rule.line, f"rule {rule.id}: unknown fact '{name}'{extra}",
-                                        rule.id, "warning"))
-    return problems
+        if name in memo:
+            problem = memo[name]
+        else:
+            problem = memo[name] = _fact_problem(name, catalog)
+        if problem is not None:
+            found.append((name, RuleProblem(rule.path, rule.line, f"rule {rule.id}: {problem}", rule.id,
+                                            "warning")))
+    if len(found) > 1:
+        found.sort(key=lambda item: item[0])
+    return [problem for _, problem in found]
+
+
+def _fact_problem(name: str, catalog: Catalog) -> str | None:
+    """What is wrong with fact ``name``, or None."""
+    if _known(name, catalog, exact=True):
+        return None
+    # A family (meminfo.*) admits fields newer than this catalog, but a near miss of a
+    # known name is far more likely a typo.
+    hint = catalog.suggest(name)
+    if hint or not _known(name, catalog, exact=False):
+        extra = f"; did you mean '{hint}'?" if hint else ""
+        return f"unknown fact '{name}'{extra}"
+    return None
 
 
 def _known(name: str, catalog: Catalog, *, exact: bool) -> bool:
@@ -546,7 +782,9 @@ def load(
     rs = RuleSet()
     seen: dict[str, str] = {}
     tunings: list = []
-    memo = _CompiledNames.open() if use_cache else None
+    known: dict[str, str | None] = {}  # fact name -> its problem (check_names), for this catalog
+    packs = list(packs)
+    memo = _RuleCache.open([p for p, _ in packs]) if use_cache else None
     for pack_path, pack in packs:
         try:
             files = rule_files(pack_path)
@@ -555,7 +793,7 @@ def load(
             continue
         for path in files:
             rs.files.append(path)
-            data, problems = read_pack(path, use_cache=use_cache)
+            data, problems = read_pack(path, use_cache=False) if memo is None else memo.pack(path)
             rs.problems += problems
             for p in problems:
                 if p.rule_id:
@@ -570,17 +808,17 @@ def load(
                     rs.broken.setdefault(raw["id"], rs.problems[-1])
                 continue
             for raw in data["rules"]:
-                _add_rule(rs, raw, path, pack, seen, catalog, memo)
+                _add_rule(rs, raw, path, pack, seen, catalog, memo, known)
             if data.get("overrides"):
                 from memdiag import overrides as ov
 
-                found, bad = ov.compile_tunings(data["overrides"], path, f"overrides in rule pack {pack}")
+                found, bad = ov.compile_tunings(data["overrides"], path, f"overrides in rule pack {pack}", memo)
                 tunings += found
                 rs.problems += [RuleProblem(path, line, msg, rid) for line, rid, msg in bad]
     if site:
         from memdiag import overrides as ov
 
-        tunings += ov.site_tunings(site, use_cache=use_cache)
+        tunings += ov.site_tunings(site, use_cache=use_cache, memo=memo)
     if tunings:
         from memdiag import overrides as ov
 
@@ -592,7 +830,7 @@ def load(
 
 
 def _add_rule(rs: RuleSet, raw: dict, path: str, pack: str, seen: dict[str, str], catalog: Catalog,
-              memo: _CompiledNames | None = None) -> None:
+              memo: _RuleCache | None = None, known: dict[str, str | None] | None = None) -> None:
     rid, line = raw["id"], raw.get("__line__")
     if rid in seen:
         rs.problems.append(RuleProblem(path, line, f"rule {rid}: id already defined at {seen[rid]}; ignored", rid))
@@ -612,7 +850,7 @@ def _add_rule(rs: RuleSet, raw: dict, path: str, pack: str, seen: dict[str, str]
         rs.problems.append(problem)
         rs.broken[rid] = problem
         return
-    name_problems = check_names(rule, catalog)
+    name_problems = check_names(rule, catalog, known) if memo is None else memo.check_names(rule, catalog, {} if known is None else known)
     rs.problems += name_problems
     hard = [p for p in name_problems if p.level == "error"]
     if hard:
