@@ -19,7 +19,7 @@ from memdiag.facts import FactSet, _Record
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 
-from memdiag.plugins.sources._readers import compact, parse_mountinfo, quiet_text, text, to_int
+from memdiag.plugins.sources._readers import MAX_DIGITS, compact, parse_mountinfo, quiet_text, text, to_int
 
 MAX_CGROUPS = 2000
 MAX_DEPTH = 8
@@ -239,9 +239,11 @@ def parse_flat(raw: str) -> dict[str, int]:
     for line in raw.splitlines():
         parts = line.split()
         if len(parts) == 2:
-            value = to_int(parts[1])
+            key, word = parts
+            # nearly every value is plain ASCII digits: int() of those is what to_int() answers
+            value = int(word) if word.isdigit() and word.isascii() and len(word) <= MAX_DIGITS else to_int(word)
             if value is not None:
-                result[parts[0]] = value
+                result[key] = value
     return result
 
 

@@ -9,6 +9,9 @@ no meminfo field names (TTM allocates raw pages); VRAM is the card's own memory.
 Live, only descriptors that point at /dev/dri are read (from the shared, bounded fd walk), and
 only when the host has a DRM device at all: without one no descriptor can be a DRM client, and
 the walk (every process's descriptors, readlink of each: ~25 ms at 1,000 processes) is skipped.
+A memdiag capture replays the answer its collection got, and where that was "no device" it
+kept no fdinfo, so the capture's own walk (a listing per process) is skipped too - in captures
+of format 2 or later, all written since the check exists (older ones walk, as they always did).
 """
 
 from __future__ import annotations
@@ -51,6 +54,13 @@ def drm_devices(ev: Evidence) -> bool | None:
     return False if ev.exists("sys/class") else None
 
 
+def _checked_capture(ev: Evidence) -> bool:
+    """A memdiag capture whose collection asked :func:`drm_devices` before reading any fdinfo
+    (format 2 on; the check is older than that format, not as old as format 1)."""
+    version = (ev.metadata.get("capture") or {}).get("version")
+    return isinstance(version, int) and version >= 2
+
+
 def is_system_region(region: str) -> bool:
     return region in ("gtt", "cpu", "memory") or region.startswith("system")
 
@@ -71,6 +81,8 @@ class GpuSource(Source):
             table = fd_table(ev)
             complete = table.complete
             candidates = [(pid, fd) for pid, fd, target in table.links if target.startswith("/dev/dri/")]
+        elif _checked_capture(ev) and drm_devices(ev) is False:
+            return  # the walk below would find nothing: the collection kept no fdinfo
         else:  # a capture holds only the fdinfo files someone chose to keep
             candidates = []
             for pid in (p for p in ev.listdir("proc") if is_pid(p)):

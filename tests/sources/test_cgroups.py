@@ -185,3 +185,14 @@ def test_live():
     facts = run_live([CgroupsSource()])
     if "cgroup.version" in facts:
         assert facts.get("cgroup.version") in ("v1", "v2")
+
+
+def test_flat_values_read_as_to_int_reads_them():
+    """parse_flat's shortcut for plain digits gives what to_int gives, for every kind of word."""
+    from memdiag.plugins.sources._readers import to_int
+    from memdiag.plugins.sources.cgroups import parse_flat
+
+    words = ["0", "12", "007", "0x1f", "0X1F", "-1", "+5", "1" * 40, "1" * 41, "abc", "\u0661\u0662", "\u00b2",
+             "9223372036854775807", "18446744073709551615"]
+    parsed = parse_flat("".join(f"k{i} {w}\n" for i, w in enumerate(words)))
+    assert parsed == {f"k{i}": to_int(w) for i, w in enumerate(words) if to_int(w) is not None}

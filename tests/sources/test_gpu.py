@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from memdiag.units import KIB, MIB
 
@@ -116,3 +117,67 @@ def test_live_without_sysfs_cannot_tell_and_walks(tmp_path):
     assert drm_devices(ev) is None
     facts = run([GpuSource()], ev.root, ev=ev)
     assert facts.get("gpu.clients") == 1  # the descriptor walk found it
+
+
+def _collected(tmp_path, monkeypatch, capsys, drm: bool) -> Path:
+    """A memdiag capture (format 2: it has memory blocks to pack) of a live-like root."""
+    import json
+    import tarfile
+
+    from memdiag import cli
+
+    root = tmp_path / "root"
+    _live_tree(root, drm)
+    tree(root, {"sys/devices/system/memory/block_size_bytes": "8000000\n",
+                "sys/devices/system/memory/memory0/state": "online\n"})
+    monkeypatch.setenv("MEMDIAG_ROOT", str(root))
+    assert cli.main(["collect", "-o", str(tmp_path / "cap.tar.gz")]) == 0
+    capsys.readouterr()
+    with tarfile.open(tmp_path / "cap.tar.gz") as tar:
+        tar.extractall(tmp_path / "cap", filter="data")
+    (folder,) = (tmp_path / "cap").iterdir()
+    assert json.loads((folder / "memdiag-capture.json").read_text())["version"] == 2
+    return folder
+
+
+def _analysed(folder: Path, listed: list[str] | None = None):
+    """The gpu facts of a capture folder; ``listed`` gathers every folder the source lists."""
+    from memdiag import pipeline
+
+    reg = pipeline.load_registry()
+    ev = pipeline.open_input(str(folder), reg, str(folder.parent))
+    if listed is not None:
+        real = ev.listdir
+        ev.listdir = lambda rel: listed.append(rel) or real(rel)  # type: ignore[method-assign]
+    return run([GpuSource()], folder, ev=ev)
+
+
+def test_a_capture_of_a_drm_host_reads_the_fdinfo_it_kept(tmp_path, monkeypatch, capsys):
+    facts = _analysed(_collected(tmp_path, monkeypatch, capsys, drm=True))
+    assert facts.get("gpu.clients") == 1 and facts.get("gpu.top")[0]["process"] == "gnome-shell"
+
+
+def test_a_capture_of_a_host_without_drm_skips_the_walk(tmp_path, monkeypatch, capsys):
+    """Its collection found no DRM device and kept no fdinfo; the capture says so, and nobody
+    lists every process's fdinfo folder to find nothing (as before: no gpu facts)."""
+    folder = _collected(tmp_path, monkeypatch, capsys, drm=False)
+    assert not list(folder.glob("proc/*/fdinfo"))
+    listed: list[str] = []
+    facts = _analysed(folder, listed)
+    assert facts.facts == {} and facts.problems == []
+    assert listed == ["sys/class/drm"]  # the device check; no process's fdinfo
+
+
+def test_an_older_capture_is_walked_as_it_always_was(tmp_path, monkeypatch, capsys):
+    """Format 1 captures may predate the device check (their collection walked descriptors
+    without asking): the fdinfo they hold is read even where no device shows."""
+    import json
+
+    folder = _collected(tmp_path, monkeypatch, capsys, drm=False)
+    meta = json.loads((folder / "memdiag-capture.json").read_text())
+    meta.update(version=1, listings={k: v for k, v in meta["listings"].items() if k != "sys/class/drm"})
+    (folder / "memdiag-capture.json").write_text(json.dumps(meta))
+    tree(folder, {"proc/2217/fdinfo/9": AMD})
+    listed: list[str] = []
+    facts = _analysed(folder, listed)
+    assert facts.get("gpu.clients") == 1 and "proc/2217/fdinfo" in listed
