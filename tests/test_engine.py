@@ -128,3 +128,20 @@ def test_display(value, shown):
 ])
 def test_display_identifiers_and_table_rows(value, typ, shown):
     assert engine.display(value, typ) == shown
+
+
+def test_lookups_shared_by_a_run_change_no_result(registry):
+    """engine.run shares one lookup cache between its rules; every bundled rule ends exactly as
+    it does evaluated on its own, over facts where some are present, some missing, some maps."""
+    from memdiag import pipeline
+    from memdiag.bounded import Deadline
+    from memdiag.sources import collect
+    from testkit import SEED
+
+    rules = pipeline.load_rules(registry)
+    ev = pipeline.open_input(str(SEED), registry, "/nonexistent")
+    facts = collect(registry.sources, ev, deadline=Deadline(20), catalog=registry.catalog)
+    together = engine.run(rules, facts, host="h", now="t")
+    alone = [engine.evaluate(r, facts, host="h", now="t") for r in rules.rules if r.enabled]
+    assert [r for r in together if r.state != "disabled"] == alone
+    assert {r.state for r in alone} >= {"fired", "passed", "skipped"}
