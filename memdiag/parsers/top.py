@@ -16,20 +16,19 @@ several iterations (``top -b -n2``) the last one is used: it is the most recent.
 
 from __future__ import annotations
 
-import re
-
 from memdiag.facts import _Record
-from memdiag.parsers import ParseError, PROMPT_RE, content_lines
+from memdiag.parsers import LazyPattern, ParseError, PROMPT_RE, content_lines
 from memdiag.parsers._table import Header, command_name, header, pick
 from memdiag.units import KIB, UnitError, parse_size
 
 _SCALE = {"KIB": KIB, "MIB": KIB**2, "GIB": KIB**3, "TIB": KIB**4, "PIB": KIB**5, "EIB": KIB**6}
 _SUFFIX = {"": KIB, "k": KIB, "m": KIB**2, "g": KIB**3, "t": KIB**4, "p": KIB**5, "e": KIB**6}
-_CLOCK = re.compile(r"^top - (\d{1,2}:\d{2}:\d{2})\b")
-_SUMMARY = re.compile(r"^\s*(?:([KMGTPE]iB)\s+)?(Mem|Swap)\s*:(.*)$")
+# compiled when first used: the process source loads this parser beside ps's, mostly for nothing
+_CLOCK = LazyPattern(r"^top - (\d{1,2}:\d{2}:\d{2})\b")
+_SUMMARY = LazyPattern(r"^\s*(?:([KMGTPE]iB)\s+)?(Mem|Swap)\s*:(.*)$")
 # The lookbehind anchors a number at its first digit: without it, one long run of digits is
 # retried from every position (seconds on a 20,000-digit line).
-_PAIR = re.compile(
+_PAIR = LazyPattern(
     r"(?<![\d.,])(\d+(?:[.,]\d+)?)([kmgtpe]?)\s+(total|free|used|buff/cache|buffers|avail Mem|cached Mem|cached)\b"
 )
 _DEFAULT_HEADER = "    PID USER      PR  NI    VIRT    RES    SHR S  %CPU  %MEM     TIME+ COMMAND"

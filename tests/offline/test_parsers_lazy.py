@@ -24,7 +24,7 @@ _PROBE = """
 import json, sys
 import memdiag.parsers.oomkill, memdiag.parsers.top, memdiag.parsers.free, memdiag.parsers.ps, memdiag.recognize
 from memdiag.parsers import LazyPattern
-compiled = [f"{m.__name__}.{k}" for m in (memdiag.parsers.oomkill, memdiag.recognize)
+compiled = [f"{m.__name__}.{k}" for m in (memdiag.parsers.oomkill, memdiag.parsers.top, memdiag.recognize)
             for k, v in vars(m).items() if isinstance(v, LazyPattern) and "match" in vars(v)]
 print(json.dumps({"compiled": compiled, "loaded": [m for m in ("dataclasses", "typing", "textwrap") if m in sys.modules]}))
 """
