@@ -32,6 +32,8 @@ _FOLDER_CACHE = 4096
 #: existence checks under it are answered without asking the file system (no path holds a NUL).
 _GONE = "\0"
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+#: A snapshot's leaf not yet checked: a link is not followed (ELOOP), then looked at
+_OPEN_LEAF_FLAGS = _OPEN_FLAGS | os.O_NOFOLLOW
 
 
 class Unreadable(InputError):
@@ -265,7 +267,7 @@ class Evidence:
         flags = _OPEN_FLAGS
         try:
             try:
-                fd = os.open(path, flags if checked else flags | os.O_NOFOLLOW)
+                fd = os.open(path, flags if checked else _OPEN_LEAF_FLAGS)
             except OSError as exc:
                 if checked or exc.errno != errno.ELOOP:
                     raise
@@ -287,10 +289,29 @@ class Evidence:
         return fd, st.st_size
 
     def _read_file(self, path: str, limit: int, checked: bool = True) -> bytes | None:
-        opened = self._open(path, checked)
-        if opened is None:
+        try:  # the usual case inline (a capture reads hundreds of files); anything else by _open
+            fd = os.open(path, _OPEN_FLAGS if checked else _OPEN_LEAF_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        fd, size = opened
+        except OSError:
+            fd = -1
+        if fd < 0:
+            opened = self._open(path, checked)
+            if opened is None:
+                return None
+            fd, size = opened
+        elif self.live:
+            size = -1
+        else:
+            try:
+                st = os.fstat(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            if not stat.S_ISREG(st.st_mode):
+                os.close(fd)
+                raise Unreadable(path, "not a regular file (FIFO, device or socket); refused", "malformed")
+            size = st.st_size
         try:
             chunks, total = [], 0
             while True:
