@@ -36,7 +36,6 @@ with nothing packed is still written as version 1, which older memdiag reads.
 
 from __future__ import annotations
 
-import json
 import os
 
 from memdiag.errors import InputError
@@ -86,6 +85,8 @@ def load_meta(folder: str) -> dict:
 
 def parse_meta(data: bytes, path: str) -> dict:
     """Metadata bytes -> the checked dict; errors name ``path``."""
+    import json  # only a capture needs it: every folder analysed asks whether it is one
+
     try:
         meta = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
