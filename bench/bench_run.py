@@ -30,14 +30,19 @@ from _common import (SEED, bench_env, interpreter_of, memdiag_command, print_mac
 TARGET_MS = 150.0
 TARGET_MIB = 40.0
 #: Must not be imported by a plain diagnosis once the rule packs are cached (pluggy: unless a
-#: third-party plugin is installed; _hashlib: OpenSSL, ~3 ms).
+#: third-party plugin is installed; _hashlib: OpenSSL, ~3 ms; typing ~3 ms, dataclasses with
+#: inspect ~5 ms, textwrap ~0.7 ms, tempfile with shutil ~3 ms: none is needed to diagnose).
 FORBIDDEN = ("yaml", "jsonschema", "importlib.metadata", "http", "ssl", "sqlite3", "email",
-             "urllib.request", "socket", "asyncio", "pkg_resources", "pluggy", "_hashlib")
+             "urllib.request", "socket", "asyncio", "pkg_resources", "pluggy", "_hashlib", "typing",
+             "dataclasses", "inspect", "textwrap", "tempfile", "shutil")
+#: What the console script generated for memdiag's entry point runs.
+CONSOLE_SCRIPT = "import sys; from memdiag.cli import main; sys.argv[0] = 'memdiag'; sys.exit(main())"
 
 
 def importtime(python: str, args: list[str], env: dict[str, str]) -> tuple[list[tuple[int, int, str]], set[str]]:
     """(self µs, cumulative µs, module) for every import of ``memdiag ARGS``, and the module set."""
-    proc = subprocess.run([python, "-X", "importtime", "-m", "memdiag", *args], capture_output=True, text=True,
+    # As the installed `memdiag` script starts (python -m would add runpy and importlib.util).
+    proc = subprocess.run([python, "-X", "importtime", "-c", CONSOLE_SCRIPT, *args], capture_output=True, text=True,
                           env=env, cwd=tempfile.gettempdir())
     rows = []
     for line in proc.stderr.splitlines():
@@ -151,7 +156,13 @@ def main() -> int:
         bad = forbidden_in(modules)
         print(f"\nmust not be imported on a plain run ({', '.join(FORBIDDEN)}): "
               + ("none imported - ok" if not bad else "IMPORTED: " + ", ".join(bad)))
-        ok = ok and not bad
+        analyze = ["analyze", args.seed, "--no-sinks"]
+        a_imports, a_modules = importtime(python, analyze, env)
+        a_bad = forbidden_in(a_modules)
+        print(f"'memdiag analyze seed-case' (a folder): {len(a_imports)} modules, "
+              f"{sum(s for s, _, _ in a_imports) / 1000:.1f} ms; "
+              + ("none of them imported - ok" if not a_bad else "IMPORTED: " + ", ".join(a_bad)))
+        ok = ok and not bad and not a_bad
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     return 0 if ok else 1
