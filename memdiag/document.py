@@ -37,12 +37,6 @@ def host_of(facts: FactSet, ev: Evidence) -> str:
     return host if host is not UNKNOWN else (ev.host or "unknown")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
 def _oom_reports(facts: FactSet) -> bool:
     """An OOM-killer report is memory evidence of its own: the state of memory at the kill."""
     count = facts.get("oom.report.count")
@@ -87,7 +81,8 @@ def build(ev: Evidence, facts: FactSet, results: list[RuleResult], *, host: str,
         "rules": [_rule_entry(r) for r in sorted(results, key=lambda r: r.rule_id)],
         "problems": [{"source": p.source, "message": p.message, "path": p.path, "kind": p.kind}
                      for p in facts.problems],
-        "facts": {name: _jsonable(f.value) for name, f in sorted(facts.facts.items())},
+        # tuples as lists, as JSON has them (written inline: a call per fact cost more than the rest)
+        "facts": {name: list(v) if isinstance(v := f.value, tuple) else v for name, f in sorted(facts.facts.items())},
     }
     accounting = _accounting(facts)
     if accounting:

@@ -90,6 +90,8 @@ class CgroupsSource(Source):
     facts = FACTS
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
+        if not ev.live:
+            ev = _ReadOnce(ev)  # type: ignore[assignment]  # an Evidence in all this source uses
         layout = find_layout(ev)
         if layout is None:
             return
@@ -97,7 +99,7 @@ class CgroupsSource(Source):
         self._own(ev, out, layout)
         root_stat = quiet_text(ev, f"{layout.mount}/memory.stat")
         if root_stat:
-            out.set("cgroup.root_stat", parse_flat(root_stat), ev.origin(f"{layout.mount}/memory.stat"))
+            out.set("cgroup.root_stat", _flat(ev, root_stat), ev.origin(f"{layout.mount}/memory.stat"))
         self._walk(ev, out, layout)
 
     def _own(self, ev: Evidence, out: FactSet, layout: Layout) -> None:
@@ -209,8 +211,8 @@ def read_cgroup(ev: Evidence, out: FactSet, source: str, layout: Layout, rel: st
     if not full:
         return info
     stat_raw = text(ev, out, source, f"{rel}/{files['stat']}", root_only=False)
-    stat = parse_flat(stat_raw) if stat_raw else {}
-    events = parse_flat(quiet_text(ev, f"{rel}/{files['events']}") or "")
+    stat = _flat(ev, stat_raw) if stat_raw else {}
+    events = _flat(ev, quiet_text(ev, f"{rel}/{files['events']}") or "")
     if layout.version == "v1":
         fail = to_int(quiet_text(ev, f"{rel}/{files['failcnt']}") or "x")
         if fail is not None:
@@ -231,6 +233,43 @@ def limit_of(raw: str | None) -> int | None:
         return None
     value = to_int(raw.split()[0])
     return None if value is None or value >= V1_UNLIMITED else value
+
+
+_MISSING = object()
+
+
+class _ReadOnce:
+    """A snapshot as this source reads it: each file's text read, and each memory.stat parsed,
+    once. The walk, its detail pass and the own cgroup ask for the same files (a third of the
+    reads, on a capture); a snapshot cannot change between them. A live host is read again
+    each time: a second look is a fresher one. Failed reads are not remembered, so each is
+    reported where it was before."""
+
+    __slots__ = ("_ev", "_texts", "_flat")
+
+    def __init__(self, ev: Evidence) -> None:
+        self._ev = ev
+        self._texts: dict[str, str | None] = {}
+        self._flat: dict[str, dict[str, int]] = {}
+
+    def read_text(self, rel: str) -> str | None:
+        hit = self._texts.get(rel, _MISSING)
+        if hit is _MISSING:
+            hit = self._texts[rel] = self._ev.read_text(rel)
+        return hit  # type: ignore[return-value]
+
+    def flat(self, raw: str) -> dict[str, int]:
+        parsed = self._flat.get(raw)
+        if parsed is None:
+            parsed = self._flat[raw] = parse_flat(raw)
+        return dict(parsed)  # each caller its own: events gain failcnt
+
+    def __getattr__(self, name: str):
+        return getattr(self._ev, name)
+
+
+def _flat(ev: Evidence, raw: str) -> dict[str, int]:
+    return ev.flat(raw) if isinstance(ev, _ReadOnce) else parse_flat(raw)
 
 
 def parse_flat(raw: str) -> dict[str, int]:

@@ -196,3 +196,37 @@ def test_flat_values_read_as_to_int_reads_them():
              "9223372036854775807", "18446744073709551615"]
     parsed = parse_flat("".join(f"k{i} {w}\n" for i, w in enumerate(words)))
     assert parsed == {f"k{i}": to_int(w) for i, w in enumerate(words) if to_int(w) is not None}
+
+
+def test_a_snapshot_is_read_once_a_live_host_each_time(tmp_path):
+    """On a snapshot the walk, its detail pass and the own cgroup share each file's one read
+    (same facts as reading each time); a live host is read again for each look."""
+    from memdiag.facts import FactSet
+    from memdiag.plugins.sources.cgroups import _ReadOnce
+    from memdiag.sources import build_catalog
+
+    root = tree(tmp_path, {
+        "proc/self/mountinfo": "30 25 0:26 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
+        "proc/self/cgroup": "4:memory:/app\n",
+        "sys/fs/cgroup/memory/memory.usage_in_bytes": "1000\n",
+        "sys/fs/cgroup/memory/memory.stat": "total_cache 10\ntotal_rss 20\n",
+        "sys/fs/cgroup/memory/app/memory.usage_in_bytes": "800\n",
+        "sys/fs/cgroup/memory/app/memory.limit_in_bytes": "1024\n",
+        "sys/fs/cgroup/memory/app/memory.stat": "total_inactive_file 100\ntotal_rss 700\n",
+        "sys/fs/cgroup/memory/app/memory.oom_control": "oom_kill 2\n",
+        "sys/fs/cgroup/memory/app/memory.failcnt": "5\n",
+    })
+    reads: dict[str, list[str]] = {}
+    facts = {}
+    for kind in ("capture", "live"):
+        ev = Evidence(str(root), kind=kind)
+        real = ev.read_text
+        reads[kind] = []
+        ev.read_text = lambda rel, limit=16 << 20, _r=real, _k=kind: reads[_k].append(rel) or _r(rel, limit)
+        out = FactSet(build_catalog([CgroupsSource()]))
+        CgroupsSource().collect(ev, out)
+        facts[kind] = {n: f.value for n, f in out.facts.items()}
+    assert facts["capture"] == facts["live"]
+    assert facts["capture"]["cgroup.own_events"] == {"oom_kill": 2, "failcnt": 5}
+    assert len(reads["capture"]) == len(set(reads["capture"])) < len(reads["live"])
+    assert isinstance(_ReadOnce(Evidence(str(root), kind="capture")).flat("a 1\n"), dict)
