@@ -60,6 +60,7 @@ UNKNOWN renders as ``unknown``; ``extra`` names (confidence, severity) are usabl
 
 from __future__ import annotations
 
+import _thread
 import itertools
 import marshal
 import re
@@ -692,8 +693,8 @@ def _location(loc: object) -> tuple[str, int | None, int | None]:
     if type(loc) is not tuple:
         raise _BadRecipe("a location is not a tuple")
     where, col, line = loc
-    if type(where) is not str or not (col is None or type(col) is int) \
-            or not (line is None or type(line) is int):
+    if type(where) is not str or (col is not None and type(col) is not int) \
+            or (line is not None and type(line) is not int):
         raise _BadRecipe("a location is not (words, column, line)")
     return where, col, line
 
@@ -764,7 +765,8 @@ def _b_unknown(bd: _Builder, node: tuple, depth: int) -> _Fn:
 
 def _b_name(bd: _Builder, node: tuple, depth: int) -> _Fn:
     _, name = node
-    name = _fact_name(name, dotted=True)
+    if type(name) is not str or "__" in name or not name or len(name) > MAX_TEXT:  # the most common node
+        name = _fact_name(name, dotted=True)
 
     def lookup(env: Any, name: str = name) -> Any:
         return env.lookup(name)
@@ -1262,6 +1264,12 @@ def _string_end(text: str, i: int) -> int:
 
 _UNKNOWN_NODE = ("unknown",)
 
+#: One ast.parse at a time in a process: CPython 3.11 counts the depth of its ast-to-object
+#: conversion per interpreter, not per thread, so two threads parsing at once (a thread switch
+#: inside it, say for a finalizer the GC runs) fail with "SystemError: AST constructor
+#: recursion depth mismatch". Diagnoses run in threads may load rules at the same time.
+_PARSING = _thread.allocate_lock()
+
 
 def _constant_node(value: Any) -> tuple:
     return _UNKNOWN_NODE if value is UNKNOWN else ("const", value)
@@ -1346,7 +1354,7 @@ class _Analyser:
         else:
             source, self.shift = text, 0
         try:
-            with warnings.catch_warnings():
+            with _PARSING, warnings.catch_warnings():
                 # "1and x" or "\\d" only warn; a rule loader must not print Python's warnings.
                 warnings.simplefilter("ignore")
                 tree = ast.parse(source, mode="eval")

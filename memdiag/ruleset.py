@@ -40,7 +40,7 @@ from memdiag.units import UnitError, parse_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
-    from typing import Any, Iterable
+    from typing import Any, Callable, Iterable
 
 RULE_FILE_LIMIT = 1 << 20
 
@@ -97,16 +97,55 @@ class Ladder(_Record):
         return self.steps[0][0] if len(self.steps) == 1 and self.steps[0][1] is None else None
 
 
+class _Deferred:
+    """A Rule attribute a warm load leaves until it is first read (see _RuleCache.rule): then
+    built from the rule's data as compile_rule builds it, and kept in the instance, which
+    every later read finds first (this descriptor defines no __set__)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, rule: Any, owner: type | None = None) -> Any:
+        if rule is None:
+            return self
+        state = rule.__dict__
+        raw = state["_raw"]
+        if "__rest__" in raw:  # the part of the data a warm load does not read, still packed
+            raw = state["_raw"] = _unpack_rule(raw, state["path"], state["line"])
+        value = state[self.name] = _FIELD_OF[self.name](raw, state["_memo"])
+        return value
+
+
 class Rule(_Record):
     _FIELDS = ("id", "title", "description", "severity", "confidence", "tags", "params", "condition",
                "message", "evidence", "discriminators", "remediation", "references", "enabled",
                "priority", "tests", "path", "line", "pack", "param_origin", "origin", "notes",
                "exceptions")
 
+    if TYPE_CHECKING:
+        title: str
+        description: str
+        severity: Ladder
+        confidence: Ladder
+        tags: list[str]
+        message: Template
+        evidence: list[str]
+        discriminators: list[Expr]
+        remediation: dict[str, str]
+        references: list[dict[str, str]]
+        tests: list[dict]
+        raw: dict
+    else:  # what a plain run reads only of rules that fire
+        title, description = _Deferred(), _Deferred()
+        severity, confidence = _Deferred(), _Deferred()
+        tags, message, evidence = _Deferred(), _Deferred(), _Deferred()
+        discriminators, remediation, references = _Deferred(), _Deferred(), _Deferred()
+        tests, raw = _Deferred(), _Deferred()  # raw: the rule's data as its file gives it
+
     def __init__(self, *, id: str, title: str, description: str, severity: Ladder, confidence: Ladder,
                  tags: list[str], params: dict[str, Any], condition: Expr, message: Template,
                  evidence: list[str], discriminators: list[Expr], remediation: dict[str, str],
-                 references: list[dict[str, str]], enabled: bool, priority: int, tests: list[dict] | bytes,
+                 references: list[dict[str, str]], enabled: bool, priority: int, tests: list[dict],
                  path: str, line: int | None, pack: str, param_origin: dict[str, str] | None = None,
                  origin: dict[str, str] | None = None, notes: dict[str, str] | None = None,
                  exceptions: list | None = None, raw: dict | None = None) -> None:
@@ -116,8 +155,7 @@ class Rule(_Record):
         self.condition, self.message = condition, message
         self.evidence, self.discriminators = evidence, discriminators
         self.remediation, self.references = remediation, references
-        self.enabled, self.priority = enabled, priority
-        self._tests: list[dict] | bytes = tests
+        self.enabled, self.priority, self.tests = enabled, priority, tests
         self.path, self.line, self.pack = path, line, pack
         #: where each param's value in force came from ("rules/core.yaml:14", "--param", ...)
         self.param_origin: dict[str, str] = {} if param_origin is None else param_origin
@@ -127,28 +165,7 @@ class Rule(_Record):
         self.notes: dict[str, str] = {} if notes is None else notes
         #: memdiag.overrides.RuleException: a finding one applies to is reported as suppressed
         self.exceptions: list = [] if exceptions is None else exceptions
-        self._raw: dict = {} if raw is None else raw
-
-    # A rule's tests are only read by `memdiag rules test` and the like: the rule set's cache
-    # keeps them marshalled (bytes), unpacked here when first asked for.
-
-    @property
-    def tests(self) -> list[dict]:
-        tests = self._tests
-        if isinstance(tests, bytes):
-            tests = self._tests = _unpack_tests(tests, self.path, self.line)
-        return tests
-
-    @tests.setter
-    def tests(self, value: list[dict]) -> None:
-        self._tests = value
-
-    @property
-    def raw(self) -> dict:
-        """The rule's data as its file gives it (with ``__line__``)."""
-        if type(self._raw.get("tests")) is bytes:
-            self._raw = {**self._raw, "tests": self.tests}
-        return self._raw
+        self.raw = {} if raw is None else raw
 
     @property
     def where(self) -> str:
@@ -477,29 +494,40 @@ def _write_marshal(path: str, data: Any) -> None:
     _write_private(path, blob)
 
 
-def _unpack_tests(blob: bytes, path: str, line: int | None) -> list[dict]:
-    try:
-        tests = marshal.loads(blob)
-    except (ValueError, EOFError, TypeError):
-        tests = None
-    if type(tests) is not list:  # written whole by _write_private: someone edited the file
-        raise UsageError(f"the rule cache's copy of these tests is damaged; remove {_cache_dir()} "
-                         "and run again", path=path, line=line)
-    return tests
+#: What a load reads of every rule (see _RuleCache.rule); the rest of each rule's data is kept
+#: marshalled in the rule set's cache file under "__rest__" until a rule is first used so.
+_READ_AT_LOAD = ("id", "__line__", "memdiag", "params", "condition", "enabled", "priority")
 
 
 def _cacheable(data: dict) -> dict | None:
     """A validated rule file's data as the rule set's cache keeps it: plain dicts, each rule's
-    tests marshalled; None if marshal cannot hold it (a YAML date, say)."""
+    data but what a load reads packed with marshal (``__rest__``), beside the (kind, text) of
+    its texts built when used (``__texts__``); None if marshal cannot hold it (a YAML date)."""
     plain = _plain(data)
     try:
-        for rule in plain["rules"]:
-            if "tests" in rule:
-                rule["tests"] = marshal.dumps(rule["tests"])
+        for i, rule in enumerate(plain["rules"]):
+            texts = tuple(_deferred_texts(rule))
+            rest = {k: v for k, v in rule.items() if k not in _READ_AT_LOAD}
+            kept = {k: v for k, v in rule.items() if k in _READ_AT_LOAD}
+            plain["rules"][i] = {**kept, "__texts__": texts, "__rest__": marshal.dumps(rest)}
         marshal.dumps(plain)
     except ValueError:
         return None
     return plain
+
+
+def _unpack_rule(raw: dict, path: str, line: int | None) -> dict:
+    """A rule's data as read_pack gives it, from the rule set cache's form (_cacheable)."""
+    if "__rest__" not in raw:
+        return raw
+    try:
+        rest = marshal.loads(raw["__rest__"])
+    except (ValueError, EOFError, TypeError):
+        rest = None
+    if type(rest) is not dict:  # written whole by _write_private: someone edited the file
+        raise UsageError(f"the rule cache's copy of this rule is damaged; remove {_cache_dir()} and run again",
+                         path=path, line=line)
+    return {**{k: v for k, v in raw.items() if k not in ("__rest__", "__texts__")}, **rest}
 
 
 def _plain(value: Any) -> Any:
@@ -512,16 +540,37 @@ def _plain(value: Any) -> Any:
 
 
 def rule_files(path: str) -> list[str]:
-    """A rule file, or every *.yaml / *.yml file in a folder (sorted, recursively)."""
+    """A rule file, or every *.yaml / *.yml file in a folder (sorted, recursively: a folder's
+    files, then its subfolders' in name order, symbolic links to folders not followed, what
+    cannot be listed skipped, as os.walk goes, in a third of its time)."""
     if os.path.isdir(path):
-        found = []
-        for dirpath, dirnames, filenames in os.walk(path):
-            dirnames.sort()
-            found += [os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith((".yaml", ".yml"))]
+        found: list[str] = []
+        _walk(path, found)
         return found
     if os.path.exists(path):
         return [path]
     raise UsageError("no such rule file or folder", path=path)
+
+
+def _walk(folder: str, found: list[str]) -> None:
+    try:
+        with os.scandir(folder) as entries:
+            listed = list(entries)
+    except OSError:
+        return
+    files, folders = [], []
+    for entry in listed:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if not is_dir:
+            files.append(entry.name)
+        elif not entry.is_symlink():
+            folders.append(entry.name)
+    found += [os.path.join(folder, f) for f in sorted(files) if f.endswith((".yaml", ".yml"))]
+    for name in sorted(folders):
+        _walk(os.path.join(folder, name), found)
 
 
 # -- compiling --------------------------------------------------------------------------------
@@ -554,6 +603,7 @@ class _RuleCache:
         self.used_files: dict[str, tuple] = {}
         self.used: dict[str, dict] = {"expr": {}, "template": {}}
         self.used_checked: dict[str, tuple] = {}
+        self.deferred: list[tuple] = []  # (kind, text) of rules built only in part (rule())
         self.changed = False
 
     @classmethod
@@ -613,6 +663,35 @@ class _RuleCache:
         self.changed = True
         return found
 
+    def rule(self, raw: dict, path: str, pack: str) -> Rule | None:
+        """The rule of ``raw`` with only what every run reads (id, params, the condition built,
+        ...); the rest is built when first read (Rule's _Deferred attributes). Only for a rule
+        that compiled before from this data: its file came from here, a load found it sound
+        (check_names' findings are kept only for those), and every text of it has a recipe.
+        None otherwise: compile_rule builds it all, reporting any problem now."""
+        rid = raw["id"]
+        texts = raw.get("__texts__")
+        if path not in self.hits or f"{path}\0{rid}" not in self.checked[1] or type(texts) is not tuple:
+            return None
+        recipes = self.recipes
+        try:
+            for kind, text in texts:
+                if type(text) is not str or text not in recipes[kind]:
+                    return None
+        except (TypeError, ValueError, KeyError):  # not (kind, text) pairs: a damaged file
+            return None
+        line = raw.get("__line__")
+        params = {k: param_value(v) for k, v in (raw.get("params") or {}).items()}
+        where = path if line is None else f"{path}:{line}"
+        rule = Rule.__new__(Rule)
+        rule.__dict__.update(
+            id=rid, params=params, condition=_expr_field(raw["condition"], "condition", self, lazy=False),
+            enabled=raw.get("enabled", True), priority=raw.get("priority", 50), path=path, line=line,
+            pack=pack, param_origin={k: where for k in params}, origin={}, notes={}, exceptions=[],
+            _raw=raw, _memo=self)
+        self.deferred.append(texts)
+        return rule
+
     def check_names(self, rule: Rule, catalog: Catalog, known: dict[str, str | None]) -> list[RuleProblem]:
         """What :func:`check_names` finds: as it found last time when the rule's file is
         unchanged (so are its names and params) and so is the catalog (its names' digest)."""
@@ -621,6 +700,9 @@ class _RuleCache:
         key = f"{rule.path}\0{rule.id}"
         if rule.path in self.hits and self.checked[0] == self.catalog_key:
             found = self.checked[1].get(key)
+            if found == ():  # the usual answer: nothing to say
+                self.used_checked[key] = found
+                return []
             if type(found) is tuple and all(type(f) is tuple and len(f) == 2 and type(f[0]) is str
                                             and f[1] in ("error", "warning") for f in found):
                 self.used_checked[key] = found
@@ -633,6 +715,9 @@ class _RuleCache:
     def save(self) -> None:
         if not self.path or not (self.changed or len(self.used_files) != len(self.files)):
             return
+        for texts in self.deferred:  # used, though not (yet) built
+            for kind, text in texts:
+                self.used[kind].setdefault(text, self.recipes[kind][text])
         _write_marshal(self.path, {"stamp": self.stamp, "files": self.used_files, **self.used,
                                    "checked": (self.catalog_key or "", self.used_checked)})
         folder, mine = os.path.split(self.path)
@@ -670,42 +755,82 @@ def _ladder(value: Any, what: str, memo: _RuleCache | None = None) -> Ladder:
     return Ladder(steps)
 
 
-def compile_rule(raw: dict, path: str, pack: str, memo: _RuleCache | None = None) -> Rule:
-    """Build a :class:`Rule`; raises ExprError naming the field that does not compile. With
-    ``memo``, texts come from their recipes when it has them; all but the condition (every
-    run evaluates it) are then built only when first used."""
-    line = raw.get("__line__")
-
-    def expr(text: str, what: str, *, defer: bool = False) -> Expr:
-        try:
-            return _compile(text, memo, lazy=defer)
-        except ExprError as exc:
-            raise ExprError(f"{what}: {exc.message}", exc.offset) from None
-
+def _message(raw: dict, memo: _RuleCache | None) -> Template:
     try:
-        message = compile_template(raw["message"]) if memo is None else memo.get(raw["message"], template=True)
+        return compile_template(raw["message"]) if memo is None else memo.get(raw["message"], template=True)  # type: ignore[return-value]
     except ExprError as exc:
         raise ExprError(f"message: {exc.message}", exc.offset) from None
+
+
+def _expr_field(text: Any, what: str, memo: _RuleCache | None, *, lazy: bool = True) -> Expr:
+    try:
+        return _compile(text, memo, lazy=lazy)
+    except ExprError as exc:
+        raise ExprError(f"{what}: {exc.message}", exc.offset) from None
+
+
+def _discriminators(raw: dict, memo: _RuleCache | None) -> list[Expr]:
+    return [_expr_field(d, f"discriminators[{i}]", memo) for i, d in enumerate(raw.get("discriminators") or [])]
+
+
+#: How compile_rule makes each of a rule's fields from its data (Rule's _Deferred ones, later).
+_FIELD_OF: dict[str, Callable[[dict, Any], Any]] = {
+    "title": lambda raw, memo: raw["title"],
+    "description": lambda raw, memo: (raw.get("description") or "").strip(),
+    "severity": lambda raw, memo: _ladder(raw["severity"], "severity", memo),
+    "confidence": lambda raw, memo: _ladder(raw["confidence"], "confidence", memo),
+    "tags": lambda raw, memo: list(raw.get("tags") or []),
+    "message": _message,
+    "evidence": lambda raw, memo: list(raw.get("evidence") or []),
+    "discriminators": _discriminators,
+    "remediation": lambda raw, memo: dict(raw["remediation"]),
+    "references": lambda raw, memo: list(raw.get("references") or []),
+    "tests": lambda raw, memo: list(raw.get("tests") or []),
+    "raw": lambda raw, memo: raw,
+}
+
+
+def _deferred_texts(raw: dict) -> list[tuple[str, Any]]:
+    """(kind, text) of the texts of a rule built only when used: message, steps, discriminators."""
+    texts: list[tuple[str, Any]] = [("template", raw.get("message"))]
+    for ladder in (raw.get("severity"), raw.get("confidence")):
+        if type(ladder) is list:
+            texts += [("expr", step.get("when")) for step in ladder if type(step) is dict and "when" in step]
+    texts += [("expr", d) for d in raw.get("discriminators") or ()]
+    return texts
+
+
+def compile_rule(raw: dict, path: str, pack: str, memo: _RuleCache | None = None) -> Rule:
+    """Build a :class:`Rule`; raises ExprError naming the field that does not compile. With
+    ``memo``, texts come from their recipes when it has them, and all but the condition (every
+    run evaluates it) are built only when first used; a rule that compiled before from the
+    same data is built with only what every run reads (:meth:`_RuleCache.rule`)."""
+    if memo is not None:
+        rule = memo.rule(raw, path, pack)
+        if rule is not None:
+            return rule
+    line = raw.get("__line__")
+    raw = _unpack_rule(raw, path, line)
+    message = _message(raw, memo)  # the first field that does not compile is the one reported
     params = {k: param_value(v) for k, v in (raw.get("params") or {}).items()}
     where = path if line is None else f"{path}:{line}"
     return Rule(
         id=raw["id"],
         title=raw["title"],
-        description=(raw.get("description") or "").strip(),
+        description=_FIELD_OF["description"](raw, memo),
         severity=_ladder(raw["severity"], "severity", memo),
         confidence=_ladder(raw["confidence"], "confidence", memo),
         tags=list(raw.get("tags") or []),
         params=params,
-        condition=expr(raw["condition"], "condition"),
-        message=message,  # type: ignore[arg-type]
+        condition=_expr_field(raw["condition"], "condition", memo, lazy=False),
+        message=message,
         evidence=list(raw.get("evidence") or []),
-        discriminators=[expr(d, f"discriminators[{i}]", defer=True)
-                        for i, d in enumerate(raw.get("discriminators") or [])],
+        discriminators=_discriminators(raw, memo),
         remediation=dict(raw["remediation"]),
         references=list(raw.get("references") or []),
         enabled=raw.get("enabled", True),
         priority=raw.get("priority", 50),
-        tests=raw["tests"] if type(raw.get("tests")) is bytes else list(raw.get("tests") or []),
+        tests=list(raw.get("tests") or []),
         path=path,
         line=line,
         pack=pack,

@@ -211,3 +211,46 @@ def test_generated_templates_render_the_same_through_the_cache(fields, env):
         expected = _outcome(lambda: fresh.render(env))
         for t in built:
             assert _outcome(lambda: t.render(env)) == expected, text
+
+
+# -- threads ------------------------------------------------------------------------------------
+
+class _Finalized:
+    """Garbage whose finalizer runs Python code: the GC may switch threads in the middle of
+    anything that allocates, ast's conversion of a parse tree included."""
+
+    def __del__(self):
+        sum(range(10))
+
+
+def test_texts_compile_in_many_threads_at_once():
+    """Diagnoses in threads load rules at the same time; CPython 3.11's ast conversion counts
+    its depth per interpreter, so unserialised parses fail now and then with SystemError."""
+    import sys
+    import threading
+
+    texts = ["(\nnot coalesce(a.b, False) and c.d <= params.e and not f.g and h >= params.i\n)",
+             "a > 1 and b < 2 or c in [1, 2, 3] and lower(d) == 'x'"]
+    errors: list[BaseException] = []
+
+    def work():
+        for i in range(200):
+            try:
+                compile_expr(texts[i % 2])
+            except BaseException as exc:  # noqa: BLE001 - any failure fails the test
+                errors.append(exc)
+                return
+            garbage: list = [_Finalized() for _ in range(5)]
+            garbage.append(garbage)  # a cycle: freed by the GC, finalizers and all
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []

@@ -307,14 +307,30 @@ def test_data_no_cache_can_hold_is_loaded_not_cached(tmp_path, registry, cache):
     assert not [f for f in cache.iterdir() if f.suffix == ".json" or f.name.endswith(".tmp")]
 
 
-def test_tests_are_unpacked_only_when_asked_for(tmp_path, registry, cache):
+def test_a_warm_load_builds_only_what_every_run_reads(tmp_path, registry, cache):
+    """The rest of a rule that compiled before (its message, steps, remediation, tests, ...)
+    is built when first read, the same as a cold load builds it."""
     path = tmp_path / "r.yaml"
     path.write_text(RULES)
+    cold = _load(registry, path, use_cache=False).get("big")
     _load(registry, path)
     rule = _load(registry, path).get("big")
-    assert type(rule._tests) is bytes
+    deferred = ("title", "description", "severity", "confidence", "tags", "message", "evidence",
+                "discriminators", "remediation", "references", "tests", "raw")
+    assert not set(deferred) & set(vars(rule)) and rule.params == cold.params
     assert rule.tests == [{"name": "fires", "facts": {"meminfo.MemTotal": "8 GiB"}, "expect": {"state": "fired"}}]
-    assert rule.raw["tests"] == rule.tests
+    assert rule.raw == cold.raw and rule.title == "Big host" and rule.severity.steps[1] == ("warning", None)
+    assert repr(rule) == repr(cold)  # every field, each built on the way (Exprs show their text)
+    rule.severity = cold.confidence  # an override replaces what was never built
+    assert rule.severity is cold.confidence
+
+
+def test_a_rule_that_did_not_compile_is_compiled_again_at_load(tmp_path, registry, cache):
+    path = tmp_path / "r.yaml"
+    path.write_text(RULES.replace('- {level: warning}', '- {level: warning, when: "true"}'))
+    for _ in range(3):
+        rs = _load(registry, path)
+        assert "the last step needs no 'when'" in rs.broken["big"].message
 
 
 def test_rule_set_files_are_bounded(tmp_path, registry, cache, monkeypatch):
@@ -417,3 +433,19 @@ def test_overrides_texts_and_the_site_file_come_from_the_caches(tmp_path, regist
     third = load()
     assert calls == ["meminfo.MemTotal > params.nope"]
     assert "uses params.nope, which the rule does not declare" in third.problems[-1].message
+
+
+def test_rule_files_go_as_os_walk_does(tmp_path):
+    root = tmp_path / "packs"
+    for rel in ["b.yaml", "a.yml", "notes.txt", "z/1.yaml", "z/y/2.yaml", "c/3.yaml", "c/.hidden.yaml"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("rules: []\n")
+    (root / "linked").symlink_to(root / "z")  # a link to a folder: listed by walk, not entered
+    (root / "alias.yaml").symlink_to(root / "b.yaml")
+    (root / "dangling.yaml").symlink_to(root / "nowhere.yaml")
+    expected = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        expected += [os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith((".yaml", ".yml"))]
+    assert ruleset.rule_files(str(root)) == expected
+    assert ruleset.rule_files(str(root / "b.yaml")) == [str(root / "b.yaml")]
