@@ -103,7 +103,7 @@ class Evidence:
         self._commands = commands or {}
         # relative path or "cmd:NAME" -> text recognised in loose or pasted input
         self._overlay = overlay or {}
-        self._real_root = os.path.realpath(self.root)
+        self._real_root = _realpath(self.root)
         # thread id -> the file it is reading now, so a source abandoned on a stuck read can be
         # reported as "timed out reading X"
         self._reading: dict[int, str] = {}
@@ -126,10 +126,11 @@ class Evidence:
         hit = self._overlay.get(rel)
         if hit is not None:
             return hit.origin
-        return os.path.join(self.root, rel)
+        return self._live_path(rel)
 
     def _live_path(self, rel: str) -> str:
-        """``os.path.join(self.root, rel)``, cheaper for the usual relative path."""
+        """``os.path.join(self.root, rel)``, cheaper for the usual relative path (the path read
+        live, and any path's origin)."""
         return self._prefix + rel if rel[:1] != "/" else os.path.join(self.root, rel)
 
     def _resolve(self, rel: str) -> str:

@@ -107,7 +107,11 @@ def parse_meta(data: bytes, path: str) -> dict:
 
 
 def _strings(value) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+    if not isinstance(value, list):
+        return []
+    if set(map(type, value)) <= {str}:  # as memdiag writes them: no need to look at each
+        return value
+    return [v for v in value if isinstance(v, str)]
 
 
 def open_capture(folder: str, *, label: str, shown_as: str | None = None) -> OfflineEvidence:
@@ -166,47 +170,53 @@ def _unpack(packed: object, origin_base: str, listings: dict[str, list[str]], pr
     malformed listings are."""
     if not isinstance(packed, dict) or not packed:
         return {}
-    if not _valid(packed):  # not as memdiag writes them: keep the entries that are
-        packed = {rel: text for rel, text in packed.items() if _valid({rel: text})}
-    overlay = {rel: Captured(text, origin_base + rel) for rel, text in packed.items()}
+    if not _texts_valid(packed):  # not as memdiag writes them: keep the entries that are
+        packed = {rel: text for rel, text in packed.items() if _texts_valid({rel: text})}
     folders: dict[str, set[str]] = {}  # folder -> the names it holds
     for rel in packed:
         folder, _, leaf = rel.rpartition("/")
+        if leaf in _NOT_NAMES or rel[0] == "/":
+            break
         names = folders.get(folder)
-        if names is None:
-            folders[folder] = {leaf}
-        else:
+        if names is not None:
             names.add(leaf)
-    folders.pop("", None)  # the capture's top holds memdiag-capture.json; it is no listing
-    for folder in list(folders):
-        while folder not in present:  # it exists, and so do the folders above, each listed
-            present.add(folder)
-            unreadable.setdefault(folder, _FOLDER)
+            continue
+        folders[folder] = {leaf}
+        while folder:  # a folder first met: it and the ones above exist, each in its parent
             parent, _, name = folder.rpartition("/")
-            if not parent:
+            if name in _NOT_NAMES:
                 break
             names = folders.get(parent)
-            if names is None:
-                folders[parent] = {name}
-            else:
+            if names is not None:
                 names.add(name)
+                break
+            folders[parent] = {name}
             folder = parent
-    for folder, names in folders.items():
-        recorded = listings.get(folder)
-        listings[folder] = sorted(names.union(recorded) if recorded else names)
-    return overlay
+        if folder and name in _NOT_NAMES:
+            break
+    else:
+        folders.pop("", None)  # the capture's top holds memdiag-capture.json; it is no listing
+        present.update(folders)
+        for folder, names in folders.items():
+            unreadable.setdefault(folder, _FOLDER)
+            recorded = listings.get(folder)
+            listings[folder] = sorted(names.union(recorded) if recorded else names)
+        return {rel: Captured(text, origin_base + rel) for rel, text in packed.items()}
+    # a path with an empty, "." or ".." part (or a leading or trailing "/"): not memdiag's
+    plain = {rel: text for rel, text in packed.items() if _NOT_NAMES.isdisjoint(rel.split("/"))}
+    return _unpack(plain, origin_base, listings, present, unreadable)
 
 
-def _valid(packed: dict) -> bool:
-    """Whether every entry is a plain relative path to text :func:`packable` accepts; checked
-    over all of them at once (hundreds of entries: a loop over each costs more than reading)."""
+#: Path parts no file or folder memdiag packs is named.
+_NOT_NAMES = frozenset(("", ".", ".."))
+
+
+def _texts_valid(packed: dict) -> bool:
+    """Whether every entry is text :func:`packable` accepts under a path of text; checked over
+    all of them at once (hundreds of entries: a loop over each costs more than reading)."""
     texts = list(packed.values())
     if set(map(type, texts)) != {str} or set(map(type, packed)) != {str}:
         return False
     joined = "".join(texts)
-    if not joined.isascii() or joined.encode("ascii").translate(None, _PACK_BYTES) \
-            or max(map(len, texts)) > PACK_LIMIT:
-        return False
-    # the paths joined by "/": an empty, "." or ".." part of any (or a leading or trailing "/")
-    # is a part of the whole
-    return {"", ".", ".."}.isdisjoint("/".join(packed).split("/"))
+    return joined.isascii() and not joined.encode("ascii").translate(None, _PACK_BYTES) \
+        and max(map(len, texts)) <= PACK_LIMIT
