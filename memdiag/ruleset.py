@@ -4,22 +4,27 @@ Every problem is reported with file:line, and one bad rule never takes the other
 kept out of evaluation and shows up as a rule in state *error* with the problem.
 
 Validation (jsonschema, ~80 ms to import) and YAML parsing only happen when a rule file changed,
-and compiling expressions (``ast``) only when a text is new. Under $XDG_CACHE_HOME/memdiag/rules:
+and analysing expressions (``ast``) only when a text is new. Under $XDG_CACHE_HOME/memdiag/rules:
 
-* one file per rule set (:class:`_RuleCache`, marshal): the content and validated data of each
-  of its rule files and the recipe (memdiag.expr) of every expression and template text it
-  uses. A run whose rule files are unchanged reads that one file, compares each rule file with
-  the content kept there, and builds closures from recipes: no YAML, schema, ``ast`` or
-  ``json``. Keyed by memdiag's version, Python's, the identity of the expression compiler and
-  of this loader, and the list of packs;
+* one file per rule set (:class:`_RuleCache`, marshal), keyed by its packs' paths, memdiag's
+  and Python's versions and the identity (mtime, size) of memdiag.expr and of this module:
+  the bytes and validated data of each rule file, the recipe (memdiag.expr) of every
+  expression and template text, and what check_names found for each rule against the catalog
+  (by a digest of its names). A run whose rule files are unchanged reads that one file,
+  compares each rule file's bytes with those kept there (an edit that keeps size and mtime is
+  still seen) and builds each rule's condition from its recipe: no YAML, schema, ``ast`` or
+  ``json``;
 * one JSON file per validated rule file, keyed by its content and memdiag's version
-  (:func:`read_pack`): a rule file the rule set's file does not have (a new set of packs) is
-  taken from there before it is parsed and validated again.
+  (:func:`read_pack`): a rule file the rule set's file lacks (a new set of packs) is taken
+  from there before it is parsed and validated again.
 
-Compiling is deferred where it can be: a rule's condition is built at load (every run
-evaluates it), its message, severity/confidence steps and discriminators when it fires.
-Loading still knows their names (unknown facts, undeclared params), which come with each
-recipe; a text without one is compiled at load as before, so its errors are reported at load.
+A rule that compiled before from the same data is built with what every run reads (id,
+params, condition, enabled, priority); the rest (message, steps, discriminators, remediation,
+tests, ...) when first read, which for a plain run means when it fires (Rule's _Deferred
+attributes). Any other rule, or any text without a recipe, is compiled in full at load, so its
+problems are reported at load as before. Unknown facts and undeclared params are reported for
+every text either way: check_names runs, or its findings for the same data and catalog are
+reused.
 
 Cache files are only read if they belong to this user and nobody else may write them.
 """
@@ -712,7 +717,12 @@ class _RuleCache:
         self.changed = True
         return problems
 
-    def save(self) -> None:
+    def close(self) -> None:
+        """At the end of a load: save, then keep only what rules built later need (recipes)."""
+        self._save()
+        self.files, self.used_files, self.hits, self.deferred = {}, {}, set(), []
+
+    def _save(self) -> None:
         if not self.path or not (self.changed or len(self.used_files) != len(self.files)):
             return
         for texts in self.deferred:  # used, though not (yet) built
@@ -950,7 +960,7 @@ def load(
         ov.apply(rs, tunings, catalog)
     _apply_overrides(rs, overrides or {})
     if memo is not None:
-        memo.save()
+        memo.close()
     return rs
 
 
