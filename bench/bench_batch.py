@@ -2,6 +2,7 @@
 """Batch throughput: 1,000 captures diagnosed by one process with the rules loaded once.
 
     .venv/bin/python bench/bench_batch.py [--n 1000] [--template PATH] [--workers 1,2] [--archives]
+                                          [--format1] [--profile N]
 
 The template is a ``memdiag collect`` capture of this host unless --template names a capture
 folder or archive; the founding case's loose folder (meminfo + top) is measured too. Each of
@@ -15,6 +16,13 @@ batch, as a batch tool would). captures/s/core = captures / CPU seconds of the p
 (user + system, all threads), so a busy host does not flatter or hurt the figure; wall-clock
 throughput is shown beside it. With --workers K, K forked processes share the list.
 Target: >= 200 captures per second per core.
+
+--format1 also measures the capture as memdiag wrote it before capture format 2 (each memory
+block's state a file of its own; with --archives, archived as before too: a member per folder,
+pax headers). --profile N diagnoses N captures
+once more, in one process, and prints where one capture's CPU goes: each stage (process CPU,
+all threads) and cProfile's busiest functions (every thread profiled on its own, in thread CPU
+time: the sources run in worker threads).
 """
 
 from __future__ import annotations
@@ -97,21 +105,59 @@ def make_copies(template: Path, dest: Path, n: int, meminfo_rel: str) -> list[Pa
     return copies
 
 
-def _as_collect_writes(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    """Members as ``memdiag collect`` writes them: whole-second times, no owners. A float
-    mtime would make tarfile add a PAX header to every member, doubling what a reader parses."""
+def unpack_format2(template: Path, into: Path) -> Path | None:
+    """The capture ``template`` as format 1: every packed file written out as a file of its own
+    (how captures held memory-block states before format 2); None when nothing was packed."""
+    meta = json.loads((template / "memdiag-capture.json").read_text())
+    if not meta.get("packed"):
+        return None
+    copy = into / template.name
+    shutil.copytree(template, copy, symlinks=True)
+    for rel, text in meta.pop("packed").items():
+        (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+        (copy / rel).write_text(text)
+        meta["files"].append({"path": rel, "size": len(text)})
+    meta["version"] = 1
+    (copy / "memdiag-capture.json").write_text(json.dumps(meta, indent=1))
+    return copy
+
+
+def archive_copies(folders: list[Path], dest: Path) -> list[Path]:
+    """Each folder as the archive ``memdiag collect`` writes (its own member writer: files only,
+    ustar headers where names fit)."""
+    from memdiag.plugins.collect import add_members
+
+    out = []
+    for folder in folders:
+        path = dest / (folder.name + ".tar.gz")
+        members = []
+        for dirpath, _, filenames in os.walk(folder):
+            for f in sorted(filenames):
+                src = Path(dirpath) / f
+                members.append((f"{folder.name}/{src.relative_to(folder)}", src.read_bytes()))
+        members.sort(key=lambda m: (not m[0].endswith("/memdiag-capture.json"), m[0]))  # metadata first
+        with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+            add_members(tar, members, int(time.time()))
+        out.append(path)
+    return out
+
+
+def _as_format1_writes(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """Members as ``memdiag collect`` wrote them before format 2: whole-second times, no owners
+    (a float mtime would make tarfile add a pax header to every member)."""
     info.mtime = int(info.mtime)
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info
 
 
-def archive_copies(folders: list[Path], dest: Path) -> list[Path]:
+def archive_copies_format1(folders: list[Path], dest: Path) -> list[Path]:
+    """Each folder archived as captures were before format 2: a member per folder, pax headers."""
     out = []
     for folder in folders:
         path = dest / (folder.name + ".tar.gz")
         with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
-            tar.add(folder, arcname=folder.name, filter=_as_collect_writes)
+            tar.add(folder, arcname=folder.name, filter=_as_format1_writes)
         out.append(path)
     return out
 
@@ -135,6 +181,68 @@ def diagnose_all(paths: list[str]) -> tuple[int, dict[int, int]]:
 
 
 _LOADED: tuple = ()
+
+
+def profile(paths: list[str], top: int = 25) -> None:
+    """Where one capture's CPU goes: stage by stage, then function by function."""
+    import cProfile
+    import pstats
+    import threading
+
+    from memdiag import document, engine, pipeline, sources
+    from memdiag.bounded import Deadline
+
+    reg, rules = _LOADED
+    stages = dict.fromkeys(("open the input", "sources", "rules", "document", "JSON"), 0.0)
+
+    def one(path: str) -> None:
+        clock = time.process_time  # all threads: the sources run in workers
+        with tempfile.TemporaryDirectory(prefix="memdiag-") as wd:
+            t0 = clock()
+            ev = pipeline.open_input(path, reg, wd)
+            t1 = clock()
+            facts = sources.collect(reg.sources, ev, deadline=Deadline(60), catalog=reg.catalog)
+            t2 = clock()
+            host, now = document.host_of(facts, ev), document.rfc3339()
+            results = engine.run(rules, facts, host=host, now=now)
+            t3 = clock()
+            doc = document.build(ev, facts, results, host=host, now=now)
+            t4 = clock()
+            json.dumps(doc)
+            t5 = clock()
+        for name, spent in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+            stages[name] += spent
+
+    for path in paths:  # the stages, unprofiled (the profiler costs more than what it measures)
+        one(path)
+    total = sum(stages.values())
+    print(f"\nwhere one capture's CPU goes ({len(paths)} captures, process CPU, all threads):")
+    print(table(("stage", "ms each", "share"), [(k, v * 1000 / len(paths), f"{v / total:.0%}")
+                                                for k, v in stages.items()] +
+                [("total", total * 1000 / len(paths), "")]))
+    profiles: list[cProfile.Profile] = []
+
+    def in_thread(*_args) -> None:  # first call in each new thread: profile it from there on
+        sys.setprofile(None)
+        prof = cProfile.Profile(time.thread_time)
+        profiles.append(prof)
+        prof.enable()
+
+    main = cProfile.Profile(time.thread_time)
+    threading.setprofile(in_thread)
+    main.enable()
+    try:
+        for path in paths:
+            one(path)
+    finally:
+        main.disable()
+        threading.setprofile(None)  # type: ignore[arg-type]
+    stats = pstats.Stats(main)
+    for prof in profiles:  # their threads have ended
+        stats.add(prof)
+    print(f"\ncProfile, every thread in its own CPU time (profiled: slower than above), "
+          f"{len(paths)} captures, by own time:")
+    stats.sort_stats("tottime").print_stats(top)
 
 
 def load_once() -> None:
@@ -174,6 +282,10 @@ def main() -> int:
     ap.add_argument("--template", help="a capture folder or archive (default: memdiag collect of this host)")
     ap.add_argument("--workers", default="1", help="comma-separated process counts, e.g. 1,2")
     ap.add_argument("--archives", action="store_true", help="also measure the captures as .tar.gz archives")
+    ap.add_argument("--format1", action="store_true",
+                    help="also measure the capture as format 1 (one file per memory-block state)")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="then profile N captures: CPU per stage and the busiest functions")
     ap.add_argument("--keep", action="store_true", help="keep the generated captures")
     args = ap.parse_args()
 
@@ -183,10 +295,22 @@ def main() -> int:
         files = sum(len(f) for _, _, f in os.walk(template))
         print_machine()
         print(f"template: {template.name} ({files} files); {args.n} copies each under {work}\n")
-        sets = [(f"memdiag capture ({files} files)", make_copies(template, work / "captures", args.n, "proc/meminfo")),
+        meta = json.loads((template / "memdiag-capture.json").read_text())
+        packed = len(meta.get("packed") or ())
+        shape = f"{files} files" + (f" + {packed} packed" if packed else "")
+        sets = [(f"memdiag capture ({shape})", make_copies(template, work / "captures", args.n, "proc/meminfo")),
                 ("founding case (2 loose files)", make_copies(SEED, work / "seed", args.n, "meminfo"))]
         if args.archives:
-            sets.append((f"capture .tar.gz ({files} files)", archive_copies(sets[0][1], work)))
+            sets.append((f"capture .tar.gz ({shape})", archive_copies(sets[0][1], work)))
+        old = unpack_format2(template, work / "format1") if args.format1 else None
+        if old is not None:
+            old_files = sum(len(f) for _, _, f in os.walk(old))
+            sets.append((f"format 1 capture ({old_files} files)", make_copies(old, work / "format1", args.n,
+                                                                          "proc/meminfo")))
+            if args.archives:
+                (work / "format1-archives").mkdir()
+                sets.append((f"format 1 .tar.gz ({old_files} files)",
+                             archive_copies_format1(sets[-1][1], work / "format1-archives")))
         load_once()
         diagnose_all([str(sets[0][1][0]), str(sets[1][1][0])])  # warm caches and imports
         rows, worst = [], None
@@ -201,6 +325,8 @@ def main() -> int:
                      "exit codes"), rows))
         print(f"\ntarget >= {TARGET:.0f} captures/s/core: " +
               "; ".join(f"{r[0]}, {r[1]} proc: {'met' if r[6] >= TARGET else 'MISSED'} ({r[6]:.0f})" for r in rows))
+        if args.profile > 0:
+            profile([str(p) for p in sets[0][1][:args.profile]])
         return 0 if worst is not None and worst >= TARGET else 1
     finally:
         if not args.keep:

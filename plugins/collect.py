@@ -193,7 +193,6 @@ def _safe(name: str) -> str:
 def write_capture(ev: RecordingEvidence, out_path: str | None, *, started: float, duration: float,
                   problems: list[dict], timeout: float) -> tuple[str, int, int]:
     """Write the capture; return (path, files, packed bytes). Written atomically, mode 0600."""
-    import io
     import json
     import tarfile
 
@@ -237,25 +236,9 @@ def write_capture(ev: RecordingEvidence, out_path: str | None, *, started: float
         raise UsageError(f"cannot write the capture: {exc.strerror}", path=out_path) from None
     try:
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-            dirs: set[str] = set()
-
-            def add(name: str, data: bytes) -> None:
-                parts = name.split("/")
-                for i in range(1, len(parts)):
-                    d = "/".join(parts[:i])
-                    if d not in dirs:
-                        dirs.add(d)
-                        info = tarfile.TarInfo(d)
-                        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(started)
-                        tar.addfile(info)
-                info = tarfile.TarInfo(name)
-                info.size, info.mode, info.mtime = len(data), 0o644, int(started)
-                tar.addfile(info, io.BytesIO(data))
-
-            add(f"{top}/{capture.META}", json.dumps(meta, indent=1).encode())
-            for rel, data in files.items():
-                if rel not in packed:
-                    add(f"{top}/{rel}", data)
+            members = [(f"{top}/{capture.META}", json.dumps(meta, indent=1).encode())]
+            members += [(f"{top}/{rel}", data) for rel, data in files.items() if rel not in packed]
+            add_members(tar, members, int(started))
         os.replace(tmp, out_path)
     except BaseException:
         try:
@@ -277,6 +260,35 @@ def _packed(rel: str) -> bool:
         return False
     block, sep, name = rel[len(_MEMORY_BLOCKS):].partition("/")
     return block.isdigit() and block.isascii() and bool(sep) and bool(name) and "/" not in name
+
+
+def add_members(tar, members: list[tuple[str, bytes]], mtime: int) -> None:
+    """Add files to a capture's archive: regular files only, their folders implied by their
+    paths (every tar reader makes them; a member per folder was a third of an archive's members,
+    each one more header for a reader to parse); a plain ustar header where the name fits one,
+    pax (an extra header) only for a long or non-ASCII name."""
+    import io
+    import tarfile
+
+    for name, data in members:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = len(data), 0o644, mtime
+        tar.format = tarfile.USTAR_FORMAT if _fits_ustar(info) else tarfile.PAX_FORMAT
+        tar.addfile(info, io.BytesIO(data))
+
+
+def _fits_ustar(info) -> bool:
+    """Whether a ustar header holds ``info`` as it is (a name of up to 100 bytes, or 255 split
+    at a slash into prefix and name; ASCII, so no reader guesses an encoding)."""
+    import tarfile
+
+    if not info.name.isascii():
+        return False
+    try:
+        info.tobuf(tarfile.USTAR_FORMAT, "ascii", "strict")
+    except ValueError:
+        return False
+    return True
 
 
 def _member_ok(rel: str) -> bool:

@@ -155,3 +155,34 @@ def test_a_capture_keeps_detail_a_diagnosis_would_skip_as_too_small(fake_root, t
         assert any(name.endswith("/proc/slabinfo") for name in tar.getnames())
     live_facts = collect(registry.load(autoload=False).sources, live(str(fake_root)), deadline=Deadline(20))
     assert "slab.top" not in live_facts  # the diagnosis itself skipped it
+
+
+def test_the_archive_holds_files_only_with_plain_headers_where_they_fit(fake_root, tmp_path, monkeypatch, capsys):
+    """Folders are implied by the files' paths and each member has one ustar header unless its
+    name needs pax (long past what ustar's prefix holds, or not ASCII); every name reads back."""
+    deep = "sys/fs/cgroup/" + "/".join(["kubepods-burstable-pod0123456789abcdef.slice"] * 6)
+    (fake_root / deep).mkdir(parents=True)
+    (fake_root / deep / "memory.stat").write_text("anon 1\n")
+    (fake_root / "proc/mounts").write_text("x\n")
+    rels = ["proc/meminfo", "proc/1/status"]
+    ev = RecordingEvidence(str(fake_root))
+    for rel in rels + [f"{deep}/memory.stat", "proc/mounts"]:
+        ev.read_bytes(rel)
+    ev.files["proc/caf\u00e9"] = b"non-ASCII name\n"
+    from memdiag.plugins.collect import write_capture
+    path, count, _ = write_capture(ev, str(tmp_path / "cap.tar.gz"), started=0.0, duration=0.0, problems=[],
+                                   timeout=20.0)
+    with tarfile.open(path) as tar:
+        members = tar.getmembers()
+        assert all(m.isfile() for m in members) and count == len(members) - 1  # and the metadata
+        top = members[0].name.split("/")[0]
+        names = {m.name[len(top) + 1:]: m for m in members}
+        assert set(names) == {"memdiag-capture.json", *rels, f"{deep}/memory.stat", "proc/mounts", "proc/caf\u00e9"}
+        assert {n for n, m in names.items() if m.pax_headers} == {f"{deep}/memory.stat", "proc/caf\u00e9"}
+        assert tar.extractfile(names["proc/mounts"]).read() == b"x\n"
+    work = tmp_path / "work"
+    work.mkdir()
+    reg = registry.load(autoload=False)
+    ev2 = pipeline.open_input(path, reg, str(work))
+    assert ev2.read_text(f"{deep}/memory.stat") == "anon 1\n" and ev2.read_text("proc/caf\u00e9") == "non-ASCII name\n"
+    assert sorted(ev2.listdir("proc/1")) == ["status"] and ev2.exists("sys/fs/cgroup")
