@@ -585,7 +585,7 @@ class _RuleCache:
     of each rule file, the recipe of each text and what check_names found for each rule (with
     the catalog it checked against) the last load of the same packs used.
 
-    It records what this load uses, and :meth:`save` writes that back when anything was
+    It records what this load uses, and :meth:`close` writes that back when anything was
     missing or changed, so rule files and texts no longer used drop out of it."""
 
     #: rule-set files kept in the cache folder; past this, the ones written longest ago go

@@ -282,6 +282,21 @@ def test_cache_files_others_can_write_are_not_trusted(tmp_path, registry, cache,
     assert calls == []
 
 
+def test_cache_files_of_another_user_are_not_read(tmp_path, registry, cache, monkeypatch):
+    path = tmp_path / "r.yaml"
+    path.write_text(RULES)
+    _load(registry, path)
+    real_uid = os.geteuid()
+    monkeypatch.setattr(os, "geteuid", lambda: real_uid + 1)  # every cache file is someone else's now
+    parsed = []
+    real_parse = ruleset._parse_yaml
+    monkeypatch.setattr(ruleset, "_parse_yaml", lambda text, p: parsed.append(p) or real_parse(text, p))
+    calls = _count_compiles(monkeypatch)
+    rs = _load(registry, path)
+    assert parsed == [str(path)] and len(calls) == 4 and rs.problems == []
+    assert _fire(registry, rs.get("big")).finding["message"] == "MemTotal is 8.00 GiB, warning"
+
+
 def test_cache_files_are_private_whatever_the_umask(tmp_path, registry, cache, monkeypatch):
     """A umask of 002 (user private groups) must not make every run parse YAML again."""
     path = tmp_path / "r.yaml"
