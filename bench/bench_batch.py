@@ -9,20 +9,19 @@ folder or archive; the founding case's loose folder (meminfo + top) is measured 
 the N copies gets its own host name and its own meminfo (numbers varied, so no two diagnoses
 are alike); unchanged files are hard links, under /dev/shm when it exists.
 
-What is timed, per capture: open the input (what ``memdiag analyze`` does: recognise the
-format, replay the capture's listings), run every source, evaluate every rule, build the
-findings document and serialise it to JSON. Not timed: loading plugins and rules (once per
-batch, as a batch tool would). captures/s/core = captures / CPU seconds of the process(es)
-(user + system, all threads), so a busy host does not flatter or hurt the figure; wall-clock
-throughput is shown beside it. With --workers K, K forked processes share the list.
-Target: >= 200 captures per second per core.
+What is timed, per capture: what ``memdiag analyze`` does for each input (pipeline.diagnose_source:
+recognise the format, replay the capture's listings, run every source, evaluate every rule,
+build the findings document) and serialising the document to JSON. Not timed: loading plugins
+and rules (once per batch, as a batch tool would). captures/s/core = captures / CPU seconds of
+the process(es) (user + system, all threads), so a busy host does not flatter or hurt the
+figure; wall-clock throughput is shown beside it. With --workers K, K forked processes share
+the list. Target: >= 200 captures per second per core.
 
 --format1 also measures the capture as memdiag wrote it before capture format 2 (each memory
 block's state a file of its own; with --archives, archived as before too: a member per folder,
-pax headers). --profile N diagnoses N captures
-once more, in one process, and prints where one capture's CPU goes: each stage (process CPU,
-all threads) and cProfile's busiest functions (every thread profiled on its own, in thread CPU
-time: the sources run in worker threads).
+pax headers). --profile N diagnoses N captures once more, in one process, and prints where one
+capture's CPU goes: each stage (process CPU, all threads) and cProfile's busiest functions
+(every thread profiled on its own, in thread CPU time: the sources run in worker threads).
 """
 
 from __future__ import annotations
@@ -164,17 +163,14 @@ def archive_copies_format1(folders: list[Path], dest: Path) -> list[Path]:
 
 def diagnose_all(paths: list[str]) -> tuple[int, dict[int, int]]:
     """Diagnose each input in this process; (inputs done, count per exit code)."""
-    from memdiag import pipeline, registry
-    from memdiag.bounded import Deadline
+    from memdiag import pipeline
     from memdiag.document import exit_code
 
     reg, rules = _LOADED
     codes: dict[int, int] = {}
-    for path in paths:
-        with tempfile.TemporaryDirectory(prefix="memdiag-") as wd:
-            ev = pipeline.open_input(path, reg, wd)
-            diag = pipeline.diagnose(ev, registry=reg, rules=rules, deadline=Deadline(60))
-            json.dumps(diag.document)
+    for path in paths:  # as `memdiag analyze` diagnoses each input (a work folder only if needed)
+        diag = pipeline.diagnose_source(path, registry=reg, rules=rules, timeout=60)
+        json.dumps(diag.document)
         code = exit_code(diag.document)
         codes[code] = codes.get(code, 0) + 1
     return len(paths), codes
@@ -199,7 +195,7 @@ def profile(paths: list[str], top: int = 25) -> None:
         clock = time.process_time  # all threads: the sources run in workers
         with tempfile.TemporaryDirectory(prefix="memdiag-") as wd:
             t0 = clock()
-            ev = pipeline.open_input(path, reg, wd)
+            ev = pipeline.open_input(path, reg, lambda: wd)  # the work folder made ahead, untimed
             t1 = clock()
             facts = sources.collect(reg.sources, ev, deadline=Deadline(60), catalog=reg.catalog)
             t2 = clock()
