@@ -30,8 +30,8 @@ are the min/max of an empty list and a list literal with an UNKNOWN member.
 Compiling is two steps. *Analysis* (:func:`expr_recipe`, :func:`template_recipe`) parses the
 text with ``ast``, refuses what the language does not have, computes constant parts and the
 location words of every run-time error, and returns a *recipe*: plain data (nested tuples of
-operation names, constants, fact names and locations; see "Recipes" below) with the names the
-text uses. *Building* (:func:`expr_from_recipe`, :func:`template_from_recipe`) turns a recipe
+operation names, constants, fact names and locations; see "Recipes and building" below) with
+the names the text uses. *Building* (:func:`expr_from_recipe`, :func:`template_from_recipe`) turns a recipe
 into closures; the builders are the only place run-time semantics live. ``compile_expr`` is
 both steps; memdiag.ruleset keeps recipes in its cache file, so a later run only builds (and
 imports neither ``ast`` nor the analyser's regular expressions).
