@@ -83,6 +83,22 @@ def test_streamed_totals_equal_the_sums_over_all_rows(procs):
     assert acc.top() == sorted(rows, key=lambda r: r[2], reverse=True)[:TOP_N]
 
 
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from([0, 1, 2, 5, 5, 9])), max_size=30), st.integers(1, 8))
+def test_the_ranking_for_pss_is_the_largest_first_ties_in_scan_order(sizes, keep):
+    old = processes.RANK_N
+    processes.RANK_N = keep
+    try:
+        acc = _Totals()
+        for pid, rss in enumerate(sizes, 1):
+            acc.add(str(pid), ("p", [rss, None, None, None, None]))
+    finally:
+        processes.RANK_N = old
+    ranked = sorted(((rss, pid) for pid, rss in enumerate(sizes, 1) if rss), key=lambda r: (-r[0], r[1]))
+    assert acc.largest() == [(rss, str(pid)) for rss, pid in ranked[:keep]]
+    assert acc.holding == len(ranked)
+
 def test_a_captured_proc_tree_is_summed_row_by_row(tmp_path):
     procs = {pid: (f"p{pid % 7}", (pid * 37) % 5000) for pid in range(2, 300)}
     write_tree(tmp_path, {f"proc/{pid}/status": status_text(pid, n, rss) for pid, (n, rss) in procs.items()})
