@@ -28,6 +28,11 @@ if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
 READ_LIMIT = 16 * 1024 * 1024
 #: Folders of a snapshot whose links are remembered (~250 bytes each).
 _FOLDER_CACHE = 4096
+#: A snapshot folder whose sub-folders are looked up one by one this often is listed instead:
+#: one listing tells which of its entries are links (proc/: a folder per process, each checked)
+_LIST_AFTER = 3
+#: ... unless it holds more entries than this (most of them would never be asked about)
+_LIST_LIMIT = 1024
 #: A folder of a snapshot remembered as absent: nothing below it exists, so reads, listings and
 #: existence checks under it are answered without asking the file system (no path holds a NUL).
 _GONE = "\0"
@@ -112,6 +117,8 @@ class Evidence:
         # and sources read many files of one folder (proc/PID/*) or probe absent ones
         # (proc/PID/fdinfo), so each folder is looked at once
         self._dirs: dict[str, str | None] = {}
+        # folder (relative) -> sub-folders looked up one by one so far (-1: listed, or too big)
+        self._looked_up: dict[str, int] = {}
         #: what one source works out for others over this evidence (the process scan's ranking for
         #: pss): one per evidence, so two diagnoses at once never share it
         self.shared: dict[str, object] = {}
@@ -157,6 +164,14 @@ class Evidence:
         parent, _, name = rel_dir.rpartition("/")
         here = self._folder_real(parent)
         if here is not None and here != _GONE:
+            seen = self._looked_up.get(parent, 0)
+            if seen >= 0:
+                self._looked_up[parent] = -1 if seen + 1 >= _LIST_AFTER else seen + 1
+                if seen + 1 >= _LIST_AFTER:
+                    self._list(parent, here)
+                    real = dirs.get(rel_dir, "")
+                    if real != "":
+                        return real
             here = here + name if here[-1] == "/" else here + "/" + name
             try:
                 is_link = stat.S_ISLNK(os.lstat(here).st_mode)
@@ -170,8 +185,35 @@ class Evidence:
                     here = None
         if len(dirs) >= _FOLDER_CACHE:
             dirs.clear()
+            self._looked_up.clear()
         dirs[rel_dir] = here
         return here
+
+    def _list(self, rel_dir: str, real: str) -> None:
+        """Cache the sub-folders of ``rel_dir`` (real path ``real``) that are no links, from one
+        listing: each is where it is. Only what a look at each would have found is cached; links
+        and absent names are still looked at one by one, and a listing that fails or races with
+        a cache clear just leaves the looking to _folder_real."""
+        try:
+            with os.scandir(real) as it:
+                entries = [e for _, e in zip(range(_LIST_LIMIT + 1), it)]
+        except OSError:
+            return
+        if len(entries) > _LIST_LIMIT:
+            return
+        dirs = self._dirs
+        if len(dirs) + len(entries) >= _FOLDER_CACHE:
+            dirs.clear()
+            self._looked_up.clear()
+        prefix = rel_dir + "/" if rel_dir else ""
+        base = real if real[-1] == "/" else real + "/"
+        for entry in entries:
+            try:
+                if entry.is_symlink():  # the listing's own file type; lstat only if it has none
+                    continue
+            except OSError:
+                continue
+            dirs[prefix + entry.name] = base + entry.name
 
     def _snapshot_path(self, rel: str) -> tuple[str, bool] | None:
         """(path, leaf_checked) of ``rel`` in a snapshot, or None when a folder on its way is

@@ -128,3 +128,54 @@ def test_an_absent_folder_is_looked_at_once(tree, monkeypatch):
         assert ev.read_bytes("a/absent/file") is None and ev.lines("a/absent/deeper/file") is None
         assert not ev.exists("a/absent/file") and not ev.exists("a/absent/deeper")
     assert calls == ["lstat", "lstat"]  # "a", then "a/absent"; nothing more
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory):
+    """One folder of many sub-folders, as proc/ has a folder per process: plain ones, links in,
+    out, dangling and looping, a file and a FIFO where a folder could be, each with a file."""
+    base = tmp_path_factory.mktemp("crowded")
+    outside = base / "outside"
+    outside.mkdir()
+    (outside / "status").write_text("secret\n")
+    root = base / "snap"
+    proc = root / "proc"
+    proc.mkdir(parents=True)
+    for pid in range(1, 40):
+        (proc / str(pid)).mkdir()
+        (proc / str(pid) / "status").write_text(f"Pid: {pid}\n")
+    os.symlink("7", proc / "self")
+    os.symlink(str(outside), proc / "100")
+    os.symlink("../..", proc / "101")
+    os.symlink("nowhere", proc / "102")
+    os.symlink("103", proc / "103")
+    (proc / "104").write_text("a file, not a folder\n")
+    os.mkfifo(proc / "105")
+    return root
+
+
+NAMES_IN_PROC = [str(p) for p in range(1, 45)] + ["100", "101", "102", "103", "104", "105", "106", "self"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(order=st.permutations(NAMES_IN_PROC), verb=st.sampled_from(["read", "exists", "listdir"]),
+       leaf=st.sampled_from(["status", "", "absent"]))
+def test_a_listed_folder_answers_as_looking_at_each_would(crowded, order, verb, leaf):
+    """After a few of its sub-folders are looked at one by one, proc/ is listed once and its
+    entries' types taken from the listing: every answer stays what resolving each path gives."""
+    ev = Evidence(str(crowded), kind="capture")
+    for name in order:
+        rel = f"proc/{name}/{leaf}" if leaf else f"proc/{name}"
+        for _ in range(2):
+            assert _answer(ev, rel, verb) == _oracle(str(crowded), rel, verb), rel
+
+
+def test_a_crowded_folder_is_listed_once_not_looked_at_entry_by_entry(crowded, monkeypatch):
+    ev = Evidence(str(crowded), kind="capture")
+    calls: list[str] = []
+    for name in ("lstat", "scandir"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    for pid in range(1, 40):
+        assert ev.read_bytes(f"proc/{pid}/status") == f"Pid: {pid}\n".encode()
+    assert calls.count("scandir") == 1 and calls.count("lstat") <= 3  # proc, then two of its folders
