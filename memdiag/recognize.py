@@ -13,7 +13,6 @@ command printed one instead of its output. Each block becomes a :class:`Chunk` k
 from __future__ import annotations
 
 import re
-import textwrap
 from array import array
 
 from memdiag.evidence import Captured, Unreadable, decode
@@ -22,7 +21,7 @@ from memdiag.parsers import PROMPT_RE, LazyPattern
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
-    from typing import Callable, Sequence
+    from typing import Callable, Iterable, Sequence
 
 #: Largest text file examined; bigger ones are not pasted outputs.
 TEXT_LIMIT = 16 * 1024 * 1024
@@ -451,7 +450,8 @@ def split(text: str | bytes, origin: str, *, lazy: bool | None = None) -> Recogn
                 body = [raw[prompt_line].strip()] + body  # its flags give the unit
             elif key == "cmd:free" and (flags := _free_flags_in_name(origin)):
                 body = [f"$ free {flags}"] + body  # sos names the file after the command: free_-m
-            chunk_text = textwrap.dedent("\n".join(body)).strip("\n") + "\n"
+            cut = len(_margin(body))
+            chunk_text = "\n".join(line[cut:] if line.strip(" \t") else "" for line in body).strip("\n") + "\n"
         where = origin if whole else _where(origin, start + 1)
         result.chunks.append(Chunk(key, chunk_text, where, start + 1, cmd))
     if not found and len(unknown) > 1 and not any(_hinted_key(cmd) for _, _, cmd in unknown):
@@ -534,25 +534,28 @@ class _LazyLines:
 
     def dedented(self, start: int, end: int) -> str:
         """Lines ``start:end`` joined as textwrap.dedent would, built once as bytes."""
-        margin: str | None = None
-        for i in range(start, end):
-            text = self.line(i)
-            if not text.strip():
-                continue
-            indent = text[: len(text) - len(text.lstrip())]
-            if margin is None or indent.startswith(margin):
-                margin = indent if margin is None else margin
-            else:
-                margin = _common_prefix(margin, indent)
-            if not margin:
-                break
-        cut = len(margin or "")
+        cut = len(_margin(self.line(i) for i in range(start, end)))
         out = bytearray()
         for i in range(start, end):
             text = self.line(i)
-            out += (text[cut:] if text.strip() else "").encode("utf-8", "surrogatepass")
+            out += (text[cut:] if text.strip(" \t") else "").encode("utf-8", "surrogatepass")
             out += b"\n"
         return out.decode("utf-8", errors="replace").strip("\n") + "\n"
+
+
+def _margin(lines: Iterable[str]) -> str:
+    """The whitespace (spaces and tabs) every line that is not blank starts with: what
+    textwrap.dedent removes, without importing textwrap (~0.8 ms of every analysis)."""
+    margin: str | None = None
+    for text in lines:
+        rest = text.lstrip(" \t")
+        if not rest:
+            continue
+        indent = text[: len(text) - len(rest)]
+        margin = indent if margin is None else _common_prefix(margin, indent)
+        if not margin:
+            return ""
+    return margin or ""
 
 
 def _common_prefix(a: str, b: str) -> str:

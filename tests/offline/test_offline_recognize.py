@@ -127,3 +127,19 @@ def test_nothing_recognised(text):
     found = split(text, "x")
     assert found.chunks == []
     assert all(origin.startswith("x:") for origin, _ in found.unrecognised)
+
+
+def test_margin_removes_what_textwrap_dedent_removes():
+    """The recogniser dedents pasted output without textwrap; same result on random text."""
+    import random
+    import textwrap
+
+    from memdiag.recognize import _margin
+
+    rnd = random.Random(3)
+    parts = ["", " ", "  ", "\t", " \t", "x", "MemTotal: 1 kB", "\x0c", "\r", "  y", "\tz"]
+    for _ in range(20000):
+        body = ["".join(rnd.choice(parts) for _ in range(rnd.randint(0, 3))) for _ in range(rnd.randint(0, 6))]
+        cut = len(_margin(body))
+        mine = "\n".join(line[cut:] if line.strip(" \t") else "" for line in body)
+        assert mine == textwrap.dedent("\n".join(body)), body
