@@ -22,7 +22,6 @@ for the ~30 built-ins). A pluggy plugin manager is made when a third-party plugi
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 import time
@@ -197,6 +196,8 @@ def _load_object(value: str) -> Any:
 
 
 def _load_file(path: str) -> Any:
+    import importlib.util  # with contextlib: ~1 ms that only plugin folders need
+
     name = "memdiag_local_" + os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
