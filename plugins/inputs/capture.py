@@ -2,10 +2,11 @@
 
 A capture is a ``.tar.gz`` holding one folder, ``memdiag-capture-HOST-YYYYMMDDTHHMMSSZ/``, with
 the raw files every source read, at the paths they have on the host (``proc/meminfo``,
-``proc/1234/status``, ``sys/kernel/mm/...``), exactly as read, plus ``memdiag-capture.json``::
+``proc/1234/status``, ``sys/kernel/mm/...``), exactly as read, plus ``memdiag-capture.json``
+(the first member; the archive's members are its files, the folders implied by their paths)::
 
     {
-      "format": "memdiag-capture", "version": 1,
+      "format": "memdiag-capture", "version": 2,
       "memdiag_version": "0.1.0", "host": "db02", "kernel": "6.1.0-18-amd64",
       "captured_at": 1732550400.0, "captured_at_utc": "2024-11-25T16:00:00Z", "duration_seconds": 1.2,
       "with_cmdlines": false,
