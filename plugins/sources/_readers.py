@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-import weakref
 
 from memdiag.evidence import Evidence, Unreadable
 from memdiag.facts import FactSet
@@ -179,13 +178,13 @@ class FdTable:
         self.complete = True
 
 
-#: one table per Evidence object, dropped with it
-_FD_TABLES: "weakref.WeakKeyDictionary[Evidence, FdTable]" = weakref.WeakKeyDictionary()
+#: Key of the table in ``Evidence.shared``: one per evidence, dropped with it.
+FD_TABLE = "readers.fd_table"
 
 
 def fd_table(ev: Evidence, *, max_fds: int = 200000, seconds: float = 1.0) -> FdTable:
-    cached = _FD_TABLES.get(ev)
-    if cached is not None:
+    cached = ev.shared.get(FD_TABLE)
+    if isinstance(cached, FdTable):
         return cached
     table = FdTable()
     stop = time.monotonic() + seconds
@@ -206,6 +205,6 @@ def fd_table(ev: Evidence, *, max_fds: int = 200000, seconds: float = 1.0) -> Fd
                 continue  # closed meanwhile
     if table.denied:
         table.complete = False
-    _FD_TABLES[ev] = table
+    ev.shared[FD_TABLE] = table
     return table
 

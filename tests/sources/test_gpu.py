@@ -8,7 +8,7 @@ from pathlib import Path
 from memdiag.units import KIB, MIB
 
 from memdiag.evidence import Evidence
-from memdiag.plugins.sources._readers import _FD_TABLES
+from memdiag.plugins.sources._readers import FD_TABLE
 from memdiag.plugins.sources.gpu import GpuSource, drm_devices, parse_fdinfo
 from .helpers import run, run_live, tree
 
@@ -99,7 +99,7 @@ def test_live_with_a_drm_device_reads_the_descriptors(tmp_path):
     facts = run([GpuSource()], ev.root, ev=ev)
     assert facts.get("gpu.clients") == 1 and facts.get("gpu.vram_bytes") == 2068 * KIB
     assert facts.get("gpu.top")[0]["process"] == "gnome-shell"
-    assert ev in _FD_TABLES
+    assert FD_TABLE in ev.shared
 
 
 def test_live_without_a_drm_device_skips_the_descriptor_walk(tmp_path):
@@ -107,7 +107,7 @@ def test_live_without_a_drm_device_skips_the_descriptor_walk(tmp_path):
     facts = run([GpuSource()], ev.root, ev=ev)
     assert facts.get("gpu.clients") == 0 and facts.get("gpu.complete") is True
     assert "no DRM device" in facts.origin("gpu.complete")
-    assert ev not in _FD_TABLES  # nobody walked the descriptors
+    assert FD_TABLE not in ev.shared  # nobody walked the descriptors
     assert drm_devices(ev) is False
 
 
