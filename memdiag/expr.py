@@ -864,11 +864,15 @@ def _b_bin(bd: _Builder, node: tuple, depth: int) -> _Fn:
     impl = _BINARY.get(symbol)
     if impl is None:
         raise _BadRecipe(f"unknown operator {symbol!r}")
-    lf, rf = bd.node(left, depth), bd.node(right, depth)
+    return _binary(bd.node(left, depth), bd.node(right, depth), impl, loc)
+
+
+def _binary(lf: _Fn, rf: _Fn, impl: Callable, loc: Any) -> _Fn:
+    """``impl(a, b)`` of two operands: UNKNOWN if either is, a located EvalError if it refuses."""
     where, col, line = _location(loc)
 
-    def binop(env: Any, lf: _Fn = lf, rf: _Fn = rf, impl: Callable = impl, where: str = where,
-              col: int | None = col, line: int | None = line) -> Any:
+    def binary(env: Any, lf: _Fn = lf, rf: _Fn = rf, impl: Callable = impl, where: str = where,
+               col: int | None = col, line: int | None = line) -> Any:
         a = lf(env)
         if a is UNKNOWN:
             return UNKNOWN
@@ -880,7 +884,7 @@ def _b_bin(bd: _Builder, node: tuple, depth: int) -> _Fn:
         except _Bad as exc:
             raise _located(f"{exc}", where, col, line) from None
 
-    return binop
+    return binary
 
 
 def _b_cmp(bd: _Builder, node: tuple, depth: int) -> _Fn:
@@ -949,23 +953,7 @@ def _b_if(bd: _Builder, node: tuple, depth: int) -> _Fn:
 
 def _b_index(bd: _Builder, node: tuple, depth: int) -> _Fn:
     _, container, key, loc = node
-    cf, kf = bd.node(container, depth), bd.node(key, depth)
-    where, col, line = _location(loc)
-
-    def subscript(env: Any, cf: _Fn = cf, kf: _Fn = kf, where: str = where, col: int | None = col,
-                  line: int | None = line) -> Any:
-        c = cf(env)
-        if c is UNKNOWN:
-            return UNKNOWN
-        k = kf(env)
-        if k is UNKNOWN:
-            return UNKNOWN
-        try:
-            return _index(c, k)
-        except _Bad as exc:
-            raise _located(f"{exc}", where, col, line) from None
-
-    return subscript
+    return _binary(bd.node(container, depth), bd.node(key, depth), _index, loc)
 
 
 def _b_slice(bd: _Builder, node: tuple, depth: int) -> _Fn:
