@@ -74,21 +74,58 @@ class Sample:
     cpu: float = 0.0  # seconds of user + system time: unlike wall time, not inflated by a busy host
 
 
+#: The spawner: a small interpreter that starts each measured command and reports its rusage.
+#: A child's peak RSS (ru_maxrss) counts the memory of the process it was forked from - Linux
+#: keeps the larger of the pre-exec and post-exec figures - so children forked straight from a
+#: bench that has grown (sleeper fleets, memdiag loaded in-process) reported that bench's size.
+#: Forked from this ~8 MiB process instead, a child's figure is its own whenever it is larger.
+_SPAWNER = r"""
+import json, os, sys, threading, time
+for line in sys.stdin:
+    job = json.loads(line)
+    null = os.open(os.devnull, os.O_RDWR)
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            if job["cwd"]:
+                os.chdir(job["cwd"])
+            os.execve(job["argv"][0], job["argv"], job["env"])
+        finally:
+            os._exit(127)
+    os.close(null)
+    killer = threading.Timer(job["timeout"], os.kill, (pid, 9))  # a hung child is killed
+    killer.start()
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - start
+    killer.cancel()
+    print(json.dumps([wall, usage.ru_maxrss, os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime]),
+          flush=True)
+"""
+_spawner: subprocess.Popen | None = None
+_spawner_lock = threading.Lock()
+
+
 def run_measured(argv: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None,
                  timeout: float = 120.0) -> Sample:
-    """Run ``argv`` to completion; wall time and the child's peak RSS from wait4's rusage."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env, cwd=cwd)
-    killer = threading.Timer(timeout, proc.kill)  # a hung child is killed, not waited for forever
-    killer.start()
-    try:
-        _pid, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        killer.cancel()
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped; keep Popen quiet
-    return Sample(wall, usage.ru_maxrss, proc.returncode, usage.ru_utime + usage.ru_stime)
+    """Run ``argv`` to completion; wall time, CPU time and the child's own peak RSS, from the
+    spawner's wait4 (see _SPAWNER)."""
+    global _spawner
+    import json
+
+    with _spawner_lock:
+        if _spawner is None or _spawner.poll() is not None:
+            _spawner = subprocess.Popen([sys.executable, "-S", "-c", _SPAWNER], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, env={})
+        exe = argv[0] if os.sep in argv[0] else (shutil.which(argv[0]) or argv[0])
+        job = {"argv": [exe, *argv[1:]], "env": dict(os.environ if env is None else env), "cwd": cwd,
+               "timeout": timeout}
+        _spawner.stdin.write(json.dumps(job) + "\n")
+        _spawner.stdin.flush()
+        wall, maxrss, code, cpu = json.loads(_spawner.stdout.readline())
+    return Sample(wall, maxrss, code, cpu)
 
 
 @dataclass
