@@ -156,13 +156,14 @@ def main() -> int:
         bad = forbidden_in(modules)
         print(f"\nmust not be imported on a plain run ({', '.join(FORBIDDEN)}): "
               + ("none imported - ok" if not bad else "IMPORTED: " + ", ".join(bad)))
-        analyze = ["analyze", args.seed, "--no-sinks"]
-        a_imports, a_modules = importtime(python, analyze, env)
-        a_bad = forbidden_in(a_modules)
-        print(f"'memdiag analyze seed-case' (a folder): {len(a_imports)} modules, "
-              f"{sum(s for s, _, _ in a_imports) / 1000:.1f} ms; "
-              + ("none of them imported - ok" if not a_bad else "IMPORTED: " + ", ".join(a_bad)))
-        ok = ok and not bad and not a_bad
+        ok = ok and not bad
+        for label, more in (("memdiag run (sinks on, none configured)", ["run"]),
+                            ("memdiag analyze seed-case (a folder)", ["analyze", args.seed, "--no-sinks"])):
+            more_imports, more_modules = importtime(python, more, env)
+            more_bad = forbidden_in(more_modules)
+            print(f"{label}: {len(more_imports)} modules, {sum(s for s, _, _ in more_imports) / 1000:.1f} ms; "
+                  + ("none of them imported - ok" if not more_bad else "IMPORTED: " + ", ".join(more_bad)))
+            ok = ok and not more_bad
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     return 0 if ok else 1
