@@ -19,6 +19,7 @@ import sys
 
 from memdiag import __version__
 from memdiag.errors import EXIT_DELIVERY, EXIT_OK, EXIT_UNKNOWN, MemdiagError, UsageError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
     from typing import Callable, Iterable, Sequence

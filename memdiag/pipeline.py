@@ -23,6 +23,7 @@ from memdiag.evidence import Evidence, live
 from memdiag.facts import Catalog, FactSet, _Record
 from memdiag.registry import Registry
 from memdiag.ruleset import RuleSet
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
     from typing import Any, Callable, Hashable, Iterable, Sequence

@@ -29,6 +29,7 @@ import time
 from memdiag import hookspecs
 from memdiag.errors import UsageError
 from memdiag.facts import _Record
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
     from typing import Any, Callable

@@ -19,6 +19,7 @@ from memdiag.hookspecs import hookimpl
 from memdiag.units import format_bytes, format_ratio
 
 from .formats._document import active_findings, severity_rank, unaccounted, verdict_severity
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
     from typing import Any

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 
 from memdiag.units import format_bytes, format_ratio
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
     from typing import Any
