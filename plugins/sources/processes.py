@@ -9,7 +9,8 @@ normal on a live host and only counted.
 On the running host the scan reads /proc itself (one open, read and close per process, and a
 parser for the kernel's own layout): the kernel producing the files is the scan's real work, and
 Evidence's general read (snapshot checks, a second read to find the end) with the general parser
-(each key searched for in the whole file) had nearly doubled it.
+(each key searched for in the whole file) had nearly doubled it. Each live read is watched in a
+reading thread and abandoned if it hangs; a snapshot's files are read in the source's own thread.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import heapq
 import os
 
-from memdiag.bounded import Deadline, bounded_map
+from memdiag.bounded import Deadline, Outcome, bounded_map
 from memdiag.evidence import Evidence, Unreadable
 from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
@@ -84,12 +85,16 @@ class ProcessesSource(Source):
 
     def _scan_proc(self, ev: Evidence, out: FactSet, pids: list[str]) -> None:
         read = _live_reader(ev.root) if _plain_live(ev) else _evidence_reader(ev)
-        # Streamed into running totals (memory stays flat at 100,000 processes). bounded_map
-        # never hands over a result from a worker it abandoned on a stuck read, so nothing
-        # arrives after the totals below are published.
+        # Streamed into running totals (memory stays flat at 100,000 processes). Live, each read
+        # is watched (a status read can hang behind a process's mmap lock); bounded_map never
+        # hands over a result from a worker it abandoned, so nothing arrives after the totals
+        # below are published. A snapshot is read in this thread (see _scan_here).
         acc = _Totals()
-        outcome = bounded_map(read, pids, stall=STALL_SECONDS, deadline=Deadline(self.timeout),
-                              on_result=acc.add, batch=BATCH)
+        deadline = Deadline(self.timeout)
+        if ev.live:
+            outcome = bounded_map(read, pids, stall=STALL_SECONDS, deadline=deadline, on_result=acc.add, batch=BATCH)
+        else:
+            outcome = _scan_here(read, pids, acc.add, deadline)
         proc_root = ev.origin("proc")
         origin = proc_root + "/*/status"
         self._publish_totals(out, acc.count, acc.totals[0], acc.top(), acc.names, origin, "proc")
@@ -205,6 +210,26 @@ def _parse_status(data: bytes) -> tuple[str, list[int | None]]:
         return "", values
     end = data.find(b"\n", at + 6)
     return data[at + 6:end if end >= 0 else None].strip().decode("utf-8", "replace"), values
+
+
+def _scan_here(read: Callable[[str], tuple[str, list[int | None]]], pids: list[str],
+               add: Callable[[str, tuple[str, list[int | None]]], None], deadline: Deadline) -> Outcome:
+    """The scan of a snapshot, in the calling thread: what :func:`bounded_map` would give, without
+    a reading thread of its own. A snapshot hands out regular files only (a FIFO or device is
+    refused before it is read), so no single read waits on a process the way a live one can; a
+    file system that hangs is the source's own stall guard's to abandon, which names the file.
+    Failures are counted as bounded_map counts them; the deadline is looked at every BATCH."""
+    outcome = Outcome()
+    errors = outcome.errors
+    for i, pid in enumerate(pids):
+        if not i % BATCH and deadline.expired():
+            outcome.not_started.extend(pids[i:])
+            break
+        try:
+            add(pid, read(pid))
+        except Exception as exc:  # exited mid-scan, unreadable, or a status the totals refused
+            errors.append((pid, exc))
+    return outcome
 
 
 def _plain_live(ev: Evidence) -> bool:

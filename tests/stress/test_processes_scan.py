@@ -212,3 +212,75 @@ def test_a_hung_read_on_the_live_path_is_abandoned_and_the_scan_goes_on(tmp_path
         ("timed out reading process 150; skipped", f"{root}/proc/150/status", "timeout")]
     assert sorted(seen, key=int) == [str(p) for p in sorted(procs)] and scanned == seen
     assert ev.shared[processes.RANKING].complete is False
+
+
+# -- a snapshot's scan, in the source's own thread -----------------------------------------------
+
+def _outcome_of(outcome):
+    return ([(i, type(e).__name__, str(e)) for i, e in outcome.errors], outcome.timed_out, outcome.not_started)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["ok", "gone", "bad", "refused"]), max_size=200))
+def test_a_snapshot_scan_counts_what_bounded_map_counts(kinds):
+    """Each item read, failed or refused by the totals: _scan_here's outcome and the totals it
+    fed are bounded_map's, item for item."""
+    from memdiag.bounded import bounded_map
+
+    pids = [str(i) for i in range(1, len(kinds) + 1)]
+
+    def read(pid):
+        kind = kinds[int(pid) - 1]
+        if kind == "gone":
+            raise LookupError(pid)
+        if kind == "bad":
+            raise ValueError(f"bad {pid}")
+        return (kind, [int(pid), None, None, None, None])
+
+    class Refusing(_Totals):
+        __slots__ = ()
+
+        def add(self, pid, parsed):
+            if parsed[0] == "refused":
+                raise RuntimeError(f"refused {pid}")
+            _Totals.add(self, pid, parsed)
+
+    here, there = Refusing(), Refusing()
+    got = processes._scan_here(read, pids, here.add, Deadline(60))
+    want = bounded_map(read, pids, stall=5, deadline=Deadline(60), on_result=there.add, batch=processes.BATCH)
+    assert _outcome_of(got) == _outcome_of(want)
+    assert (here.count, here.totals, here.largest(), here.names) == (there.count, there.totals, there.largest(), there.names)
+
+
+def test_a_snapshot_scan_past_its_deadline_reads_nothing_more():
+    read = []
+    outcome = processes._scan_here(lambda pid: read.append(pid), ["1", "2"], lambda *_: None, Deadline(0))
+    assert read == [] and outcome.not_started == ["1", "2"] and not outcome.errors
+
+
+def test_a_capture_is_scanned_without_a_reading_thread(tmp_path, monkeypatch):
+    """A snapshot hands out regular files only: the scan reads them in the source's thread."""
+    write_tree(tmp_path, {f"proc/{pid}/status": status_text(pid, "p", pid) for pid in range(2, 80)})
+
+    def no_thread(*_a, **_k):
+        raise AssertionError("a capture's scan started a reading thread")
+
+    monkeypatch.setattr(processes, "bounded_map", no_thread)
+    out = collect([ProcessesSource()], Evidence(str(tmp_path), kind="capture"), deadline=Deadline(60))
+    assert out.get("processes.count") == 78 and out.get("processes.unreadable") == 0
+    assert not out.problems
+
+
+def test_a_captured_status_that_hangs_is_named_by_the_sources_own_guard(tmp_path, hanging, monkeypatch):
+    """A capture on a file system that hangs (a read that never returns, as a stuck network
+    mount's would): the source is abandoned at its timeout with the file named, as any source
+    stuck on a read is, and the diagnosis goes on."""
+    write_tree(tmp_path, {f"proc/{pid}/status": status_text(pid, "p", pid) for pid in range(2, 9)})
+    (tmp_path / "proc/5/status").unlink()
+    hanging([tmp_path / "proc/5/status"])
+    monkeypatch.setattr(ProcessesSource, "timeout", 0.5)
+    out = must_return(lambda: collect([ProcessesSource()], Evidence(str(tmp_path), kind="capture"),
+                                      deadline=Deadline(60)))
+    assert [(p.source, p.message, p.kind) for p in out.problems] == [
+        ("processes", f"timed out reading {tmp_path}/proc/5/status; its facts are partial or missing", "timeout")]
+    assert "processes.count" not in out
