@@ -95,3 +95,55 @@ def test_a_worker_ended_by_a_base_exception_keeps_what_it_finished():
         if t.name == "memdiag-bounded":
             t.join(5)
     assert out.results == [(0, 0), (1, 1)]
+
+
+# -- threads that finished are parked and taken up again -----------------------------------------
+
+def _thread_of(_item) -> int:
+    return threading.get_ident()
+
+
+def test_a_finished_thread_runs_the_next_call_and_nested_calls_get_their_own():
+    first = bounded_map(_thread_of, range(3), stall=5, deadline=Deadline(60)).results
+    again = bounded_map(_thread_of, range(3), stall=5, deadline=Deadline(60)).results
+    assert {t for _, t in first} == {t for _, t in again} != {threading.get_ident()}
+
+    def nested(_item) -> tuple[int, int]:
+        inner = bounded_map(_thread_of, range(2), stall=5, deadline=Deadline(60)).results
+        return threading.get_ident(), inner[0][1]
+
+    (outer, inner), = [v for _, v in bounded_map(nested, [0], stall=5, deadline=Deadline(60)).results]
+    assert outer != inner
+
+
+def test_a_thread_abandoned_on_a_stuck_item_is_never_given_work_again():
+    release, stuck_on = threading.Event(), []
+
+    def work(i: int) -> int:
+        if i == 1:
+            stuck_on.append(threading.get_ident())
+            release.wait(60)
+        return threading.get_ident()
+
+    out = bounded_map(work, range(3), stall=0.2, deadline=Deadline(60))
+    assert out.timed_out == [1] and out.results[1][1] not in stuck_on
+    release.set()  # the stuck item returns: its thread ends instead of parking
+    time.sleep(0.2)
+    for _ in range(5):
+        later = bounded_map(_thread_of, range(2), stall=5, deadline=Deadline(60)).results
+        assert stuck_on[0] not in {t for _, t in later}
+    assert [t for t in threading.enumerate() if t.ident == stuck_on[0]] == []
+
+
+def test_a_forked_child_starts_threads_of_its_own():
+    """The parent's parked threads do not exist in a forked child: its calls still finish."""
+    import multiprocessing
+
+    bounded_map(_thread_of, range(2), stall=5, deadline=Deadline(60))  # a thread parked here
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        results = pool.apply_async(_child_run).get(timeout=30)
+    assert results == [(0, 0), (1, 10)]
+
+
+def _child_run() -> list:
+    return bounded_map(lambda i: i * 10, range(2), stall=5, deadline=Deadline(2)).results
