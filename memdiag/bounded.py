@@ -4,14 +4,11 @@ A read of /proc/PID/* can sleep in the kernel (uninterruptible, behind the targe
 and a FIFO planted in a captured folder blocks an ``open``. Python cannot interrupt a thread stuck
 in a system call, so :func:`bounded_map` runs the work in a daemon worker, watches its progress,
 and when one item stalls it abandons that worker and starts a fresh one at the next item. The
-caller always gets control back within the deadline, with every result finished so far. A
-worker's thread that finishes its items waits a while for the next call's (see PARK_SECONDS);
-one abandoned is never given work again.
+caller always gets control back within the deadline, with every result finished so far.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -51,34 +48,21 @@ class Outcome:
                 f"not_started={self.not_started!r})")
 
 
-#: A reading thread that finished its items waits this long for the next bounded_map before it
-#: ends: a batch diagnosing capture after capture, or a live scan inside the sources' run, takes
-#: it up instead of starting a thread each time (a fresh thread's first work runs cold: ~0.2 ms
-#: more CPU per diagnosis than in a thread that ran before).
-PARK_SECONDS = 2.0
-#: At most this many finished threads wait at once (the sources' run and a scan inside it: two).
-PARK_MAX = 4
-
-_parked: list[_Thread] = []  # finished threads waiting for work, the last parked on top
-_parked_lock = threading.Lock()
-
-
-class _Worker:
+class _Worker(threading.Thread):
     """Applies ``fn`` from item ``start`` on. ``index`` (items finished) is its progress, read by
     the watcher without the lock; finished results wait in ``pending`` and are handed over,
     under the lock, ``batch`` at a time - or by the watcher, when it abandons this worker."""
 
     def __init__(self, items: Sequence[Any], start: int, fn: Callable[[Any], Any], sink: _Shared,
                  batch: int) -> None:
+        super().__init__(daemon=True, name="memdiag-bounded")
         self.items, self.index, self.fn, self.sink, self.batch = items, start, fn, sink, batch
         self.delivered = start  # items before this one are handed over
         self.pending: list[tuple[Any, bool, Any]] = []
         self.abandoned = False
         self.done = threading.Event()
 
-    def run(self) -> bool:
-        """Apply ``fn`` to the items; True when every one was done (the thread may take more
-        work), False when this worker was abandoned or a BaseException ended it."""
+    def run(self) -> None:
         items, fn, sink, batch, pending = self.items, self.fn, self.sink, self.batch, self.pending
         append = pending.append
         i, end = self.index, len(items)
@@ -92,13 +76,13 @@ class _Worker:
                 i += 1
                 self.index = i  # after the append: the watcher may hand over up to here
                 if self.abandoned:  # given up on while this item ran; the watcher took the rest
-                    return False
+                    return
                 if (len(pending) >= batch or i == end) and not self._hand_over():
-                    return False
-            return True
+                    return
         finally:
             if pending and not self.abandoned:  # a BaseException: keep what was finished
                 self._hand_over()
+            self.done.set()
 
     def _hand_over(self) -> bool:
         """Hand over ``pending``; False when this worker was abandoned meanwhile."""
@@ -110,71 +94,6 @@ class _Worker:
             self.delivered += len(finished)
             self.sink.record(finished)
             return True
-
-
-class _Thread(threading.Thread):
-    """A daemon thread running one worker after another: between two it is parked (at most
-    PARK_SECONDS). A worker abandoned on a stuck item takes its thread with it: that thread
-    ends when (if ever) the item returns, and is never parked or given work again."""
-
-    def __init__(self, worker: _Worker) -> None:
-        super().__init__(daemon=True, name="memdiag-bounded")
-        self.worker: _Worker | None = worker
-        self.wake = threading.Lock()
-        self.wake.acquire()  # released when a worker is handed to this thread
-
-    def run(self) -> None:
-        worker, self.worker = self.worker, None
-        while worker is not None:
-            finished = False
-            try:
-                finished = worker.run()
-            finally:
-                # parked before the caller learns the work is done: its next call finds this thread
-                parked = finished and self._park()
-                worker.done.set()
-            worker = None  # nothing of a finished run is held while parked
-            if parked:
-                worker = self._next()
-
-    def _park(self) -> bool:
-        with _parked_lock:
-            if len(_parked) >= PARK_MAX:
-                return False
-            _parked.append(self)
-            return True
-
-    def _next(self) -> _Worker | None:
-        """The next worker handed to this thread, or None when none came in PARK_SECONDS."""
-        if not self.wake.acquire(timeout=PARK_SECONDS):
-            with _parked_lock:
-                if self in _parked:
-                    _parked.remove(self)
-                    return None
-            self.wake.acquire()  # taken off the pile just now: its worker is on the way
-        worker, self.worker = self.worker, None
-        return worker
-
-
-def _start(worker: _Worker) -> None:
-    """Run ``worker`` on a parked thread, or on a new one."""
-    with _parked_lock:
-        thread = _parked.pop() if _parked else None
-    if thread is None:
-        _Thread(worker).start()
-    else:
-        thread.worker = worker
-        thread.wake.release()
-
-
-def _forget_parked() -> None:
-    """In a forked child: the parked threads were the parent's (a fork copies only its caller)."""
-    global _parked_lock
-    _parked.clear()
-    _parked_lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_parked)
 
 
 class _Shared:
@@ -233,7 +152,7 @@ def bounded_map(
             outcome.not_started.extend(seq[start:])
             break
         worker = _Worker(seq, start, fn, shared, batch)
-        _start(worker)
+        worker.start()
         last_progress, last_change = start, time.monotonic()
         finishing = False  # every item done: only the last hand-over (no reads) is left
         while True:
