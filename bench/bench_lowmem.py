@@ -33,7 +33,10 @@ STATUS = ("Name:\t{name}\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t{pid}\nPid:
 def build_host(root: Path, processes: int, big: int) -> None:
     (root / "proc").mkdir(parents=True)
     (root / "sys/kernel/mm").mkdir(parents=True)
-    shutil.copy(SEED / "meminfo", root / "proc/meminfo")
+    # 512 MiB of unreclaimable slab: enough for the slab source to parse slabinfo (it skips the
+    # file when meminfo says slab is too small to matter), which is what this row must stream.
+    meminfo = (SEED / "meminfo").read_text().replace("Slab:             143220 kB", "Slab:             611008 kB")
+    (root / "proc/meminfo").write_text(meminfo.replace("SUnreclaim:        56500 kB", "SUnreclaim:       524288 kB"))
     for pid in range(2, processes + 2):
         d = root / "proc" / str(pid)
         d.mkdir()
