@@ -215,6 +215,13 @@ class Evidence:
                 continue
             dirs[prefix + entry.name] = base + entry.name
 
+    def _located(self, rel: str) -> tuple[str, bool] | None:
+        """(path, leaf_checked) to read ``rel`` from: live, its path; in a snapshot, as
+        :meth:`_snapshot_path` finds it (None: a folder on its way is absent)."""
+        if self.live:
+            return self._live_path(rel), True
+        return self._snapshot_path(rel)
+
     def _snapshot_path(self, rel: str) -> tuple[str, bool] | None:
         """(path, leaf_checked) of ``rel`` in a snapshot, or None when a folder on its way is
         absent. Its folders are checked (cached); the leaf is checked here only when ``rel`` is
@@ -285,13 +292,10 @@ class Evidence:
         hit = self._overlay.get(rel)
         if hit is not None:
             return hit.text.encode()
-        if self.live:
-            path, checked = self._live_path(rel), True
-        else:
-            located = self._snapshot_path(rel)
-            if located is None:
-                return None
-            path, checked = located
+        located = self._located(rel)
+        if located is None:
+            return None
+        path, checked = located
         reading, ident = self._reading, threading.get_ident()
         before = reading.get(ident)
         reading[ident] = path
@@ -395,13 +399,10 @@ class Evidence:
         hit = self._overlay.get(rel)
         if hit is not None:
             return iter(hit.text.splitlines())
-        if self.live:
-            path, checked = self._live_path(rel), True
-        else:
-            located = self._snapshot_path(rel)
-            if located is None:
-                return None
-            path, checked = located
+        located = self._located(rel)
+        if located is None:
+            return None
+        path, checked = located
         ident = threading.get_ident()
         self._reading[ident] = path
         try:
