@@ -128,6 +128,12 @@ class Evidence:
 
     # -- paths -------------------------------------------------------------------------------
 
+    @property
+    def stands_in(self) -> bool:
+        """Whether some files are stood in for (pasted text, a capture's packed files, a rule
+        test's input): reads of those must go through :meth:`read_bytes`."""
+        return bool(self._overlay)
+
     def origin(self, rel: str) -> str:
         """The path of ``rel`` as a person would look for it."""
         hit = self._overlay.get(rel)

@@ -236,7 +236,7 @@ def _plain_live(ev: Evidence) -> bool:
     """``ev`` is the running host read as it is. A subclass may record or stand in for reads
     (``memdiag collect`` keeps every file it reads) and an overlay replaces files: both must see
     each read go through :meth:`Evidence.read_bytes`."""
-    return ev.live and type(ev) is Evidence and not ev._overlay
+    return ev.live and type(ev) is Evidence and not ev.stands_in
 
 
 def _evidence_reader(ev: Evidence) -> Callable[[str], tuple[str, list[int | None]]]:
