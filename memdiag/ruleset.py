@@ -590,6 +590,8 @@ class _RuleCache:
 
     #: rule-set files kept in the cache folder; past this, the ones written longest ago go
     KEEP = 32
+    #: Validated pack files kept (one per pack text): the newest.
+    KEEP_PACKS = 256
 
     def __init__(self, path: str | None, stamp: str) -> None:
         self.path, self.stamp = path, stamp
@@ -733,17 +735,30 @@ class _RuleCache:
         folder, mine = os.path.split(self.path)
         same_packs = mine[:21]  # "set-" and the packs' digest
         try:
-            names = [n for n in os.listdir(folder) if n.startswith("set-") and n.endswith(".marshal")]
+            listing = os.listdir(folder)
+            names = [n for n in listing if n.startswith("set-") and n.endswith(".marshal")]
             for name in names:  # these packs' files for an older memdiag or compiler: never read again
                 if name.startswith(same_packs) and name != mine:
                     os.unlink(os.path.join(folder, name))
             others = [os.path.join(folder, n) for n in names if not n.startswith(same_packs)]
-            if len(others) >= self.KEEP:  # other sets of packs: keep the newest
-                others.sort(key=lambda n: os.stat(n).st_mtime_ns)
-                for name in others[:len(others) - self.KEEP + 1]:
-                    os.unlink(name)
+            _keep_newest(others, self.KEEP - 1)  # other sets of packs (this one is the newest)
+            # files of memdiag before rule-set caches (never read again), and one file per pack
+            # text ever loaded (each edit of a pack leaves one): bounded like the sets
+            for name in listing:
+                if name.startswith("compiled-") or (name.startswith("ov-") and name.endswith(".json")):
+                    os.unlink(os.path.join(folder, name))
+            packs = [os.path.join(folder, n) for n in listing if len(n) == 37 and n.endswith(".json")]
+            _keep_newest(packs, self.KEEP_PACKS)
         except OSError:
             pass
+
+
+def _keep_newest(paths: list[str], keep: int) -> None:
+    """Remove all but the ``keep`` most recently written of ``paths``."""
+    if len(paths) > keep:
+        paths.sort(key=lambda p: os.stat(p).st_mtime_ns)
+        for path in paths[:len(paths) - keep]:
+            os.unlink(path)
 
 
 def _compile(text: Any, memo: _RuleCache | None, *, lazy: bool = True) -> Expr:

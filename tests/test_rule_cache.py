@@ -359,6 +359,22 @@ def test_rule_set_files_are_bounded(tmp_path, registry, cache, monkeypatch):
     assert len(list(cache.glob("set-*.marshal"))) == 3
 
 
+def test_pack_files_and_older_memdiag_files_are_bounded(tmp_path, registry, cache, monkeypatch):
+    monkeypatch.setattr(ruleset._RuleCache, "KEEP_PACKS", 3)
+    cache.mkdir(parents=True, exist_ok=True)
+    legacy = [cache / "compiled-abc.json", cache / "ov-0123.json"]
+    for p in legacy:
+        p.write_text("{}")
+    for i in range(5):
+        p = tmp_path / f"r{i}.yaml"
+        p.write_text(RULES.replace("Big host", f"Big host {i}"))  # another pack text each time
+        _load(registry, p)
+    assert not any(p.exists() for p in legacy)
+    packs = [p for p in cache.glob("*.json") if len(p.name) == 37]
+    assert len(packs) == 3
+    assert _load(registry, tmp_path / "r4.yaml").get("big").title == "Big host 4"  # still loads
+
+
 # -- a cache hit against a cold compile, over every bundled rule -----------------------------------
 
 def _outcome(call):
