@@ -346,6 +346,7 @@ class Gate:
         if parser is not None:
             parser.feed(line)
             return
+        # _MARKERS spelled out (five `in` tests, no loop); a test feeds each marker through here
         if "oom" in line or "OOM" in line or "of memory" in line or "Killed process" in line \
                 or "result of limit" in line or line.lstrip("> \t").lstrip().startswith(_WRAPPED):
             self.start().feed(line)

@@ -293,3 +293,12 @@ def test_source_facts_when_time_runs_out(tmp_path, monkeypatch):
         lambda: Evidence(str(tmp_path), kind="capture", overlay={"cmd:dmesg": Captured(text, "<dmesg>")}),
         monkeypatch, Slow)
     assert kinds == ["timeout"] and "stopped after 0 lines" in problems[0]
+
+
+def test_the_gate_starts_the_parser_on_each_marker_it_spells_out():
+    for marker in source._MARKERS:
+        gate = source.Gate()
+        gate.feed("[ 1.0] quiet line")
+        assert gate.parser is None
+        gate.feed(f"[ 2.0] a {marker} b")
+        assert gate.parser is not None, marker
