@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -32,3 +33,13 @@ def make_tar(path, members, mode: str = "w:gz") -> str:
                 info.size = len(data)
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
     return str(path)
+
+
+def host_statuses():
+    """(pid, bytes) of every /proc/PID/status on this host that could be read (processes exit)."""
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            with open(f"/proc/{pid}/status", "rb") as f:
+                yield pid, f.read()
+        except OSError:
+            continue  # exited meanwhile

@@ -3,7 +3,6 @@ layout) gives the same facts as the path every snapshot takes through Evidence."
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from memdiag.bounded import Deadline
@@ -12,6 +11,7 @@ from memdiag.facts import FactSet
 from memdiag.plugins.sources import processes
 from memdiag.plugins.sources.processes import RANKING, STATUS_LIMIT, ProcessesSource
 from memdiag.sources import collect
+from testkit import host_statuses
 
 #: odd files both paths must read alike: pre-4.5 (no split), a kernel thread, a status too
 #: large to be one, an empty one (a zombie being reaped), and a process gone between listing
@@ -28,12 +28,7 @@ ODD = {
 def copy_proc(root: Path) -> int:
     """This host's /proc/*/status as a snapshot tree under ``root`` (plus ODD); how many."""
     copied = 0
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-        try:
-            with open(f"/proc/{pid}/status", "rb") as f:
-                data = f.read()
-        except OSError:
-            continue  # exited meanwhile
+    for pid, data in host_statuses():
         (root / "proc" / pid).mkdir(parents=True)
         (root / "proc" / pid / "status").write_bytes(data)
         copied += 1

@@ -5,7 +5,6 @@ stay bounded: one that hangs is abandoned, the rest are counted."""
 
 from __future__ import annotations
 
-import os
 import threading
 
 import pytest
@@ -18,6 +17,7 @@ from memdiag.facts import FactSet
 from memdiag.plugins.sources import processes
 from memdiag.plugins.sources.processes import TOP_N, ProcessesSource, _parse_kernel, _parse_status, _Totals
 from memdiag.sources import build_catalog, collect
+from testkit import host_statuses
 
 from .helpers import BlockingOpens, must_return, status_text, write_tree
 
@@ -160,12 +160,7 @@ def test_the_kernel_layout_parser_reads_every_kernels_status(name, rss, split, s
 
 def test_the_kernel_layout_parser_reads_this_hosts_processes():
     read = 0
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-        try:
-            with open(f"/proc/{pid}/status", "rb") as f:
-                data = f.read()
-        except OSError:
-            continue  # exited
+    for _pid, data in host_statuses():
         assert _parse_kernel(data) == _parse_status(data), data
         read += 1
     assert read >= 2
