@@ -36,7 +36,7 @@ FORBIDDEN = ("yaml", "jsonschema", "importlib.metadata", "http", "ssl", "sqlite3
              "urllib.request", "socket", "asyncio", "pkg_resources", "pluggy", "_hashlib", "typing",
              "dataclasses", "inspect", "textwrap", "tempfile", "shutil")
 #: What the console script generated for memdiag's entry point runs.
-CONSOLE_SCRIPT = "import sys; from memdiag.cli import main; sys.argv[0] = 'memdiag'; sys.exit(main())"
+CONSOLE_SCRIPT = "import sys; from memdiag.cli import console; sys.argv[0] = 'memdiag'; sys.exit(console())"
 
 
 def importtime(python: str, args: list[str], env: dict[str, str]) -> tuple[list[tuple[int, int, str]], set[str]]:

@@ -1,3 +1,3 @@
-from memdiag.cli import main
+from memdiag.cli import console
 
-raise SystemExit(main())
+raise SystemExit(console())

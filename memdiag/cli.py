@@ -14,6 +14,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 
@@ -363,6 +364,37 @@ def _preparse(argv: list[str]) -> argparse.Namespace:
     return known
 
 
+def console() -> int:
+    """The installed ``memdiag`` script: :func:`main`, with the cyclic garbage collector kept
+    off what start-up builds.
+
+    Start-up makes tens of thousands of objects that live until exit (modules, plugins, the
+    fact catalog, the argument parser). Collecting while they are made, and again as the
+    interpreter shuts down, finds nothing to free and costs ~3 + ~4 ms of a 60 ms run. So
+    collection is off until the command itself starts; then they are frozen (never scanned
+    again) and collection goes on as usual; and whatever is left is frozen before exit."""
+    global _FREEZE_AT_START
+    gc.disable()
+    _FREEZE_AT_START = True
+    try:
+        return main()
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+_FREEZE_AT_START = False
+
+
+def _started() -> None:
+    """Start-up is over: freeze what it made and collect as usual from here (see console)."""
+    global _FREEZE_AT_START
+    if _FREEZE_AT_START:
+        _FREEZE_AT_START = False
+        gc.freeze()
+        gc.enable()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--version"]:  # answered without loading a single plugin
@@ -383,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               listed=any(a in ("-h", "--help") for a in argv))
         args = parser.parse_args(argv)
         args.registry = reg
+        _started()
         return args.handler(args, reg)
     except MemdiagError as exc:
         print(f"memdiag: {exc}", file=sys.stderr)

@@ -212,3 +212,32 @@ def test_text_wrap_keeps_hyphenated_names_whole_and_fits_the_width():
             assert (path in words) == (len(path) <= width - len(rest))  # cut only if no line holds it
             assert "".join(words) == "".join(text.split())  # nothing lost, only the long word cut
     assert _wrap("", 80, "  ") == ["  "]
+
+
+def test_the_console_script_collects_garbage_again_once_start_up_is_over(monkeypatch, capsys):
+    """``console`` keeps the collector off while start-up builds its long-lived objects and
+    freezes them; the command itself, and whatever runs after, collect as usual."""
+    import gc
+
+    from memdiag import cli
+
+    seen = []
+    real_handler = cli.cmd_facts
+
+    def facts(args, reg):
+        seen.append((gc.isenabled(), gc.get_freeze_count() > 0))
+        return real_handler(args, reg)
+
+    monkeypatch.setattr(cli, "cmd_facts", facts)
+    monkeypatch.setattr("sys.argv", ["memdiag", "facts", "meminfo.MemTotal"])
+    try:
+        assert cli.console() == 0
+        assert seen == [(True, True)]
+        assert gc.isenabled()
+        monkeypatch.setattr("sys.argv", ["memdiag", "no-such-command"])
+        assert cli.console() == 3  # failed before the command started: collection is still back on
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    assert "meminfo.MemTotal" in capsys.readouterr().out
