@@ -31,10 +31,11 @@ TARGET_MS = 150.0
 TARGET_MIB = 40.0
 #: Must not be imported by a plain diagnosis once the rule packs are cached (pluggy: unless a
 #: third-party plugin is installed; _hashlib: OpenSSL, ~3 ms; typing ~3 ms, dataclasses with
-#: inspect ~5 ms, textwrap ~0.7 ms, tempfile with shutil ~3 ms: none is needed to diagnose).
+#: inspect ~5 ms, textwrap ~0.7 ms, tempfile with shutil ~3 ms, argparse with gettext and locale
+#: ~4 ms: none is needed to diagnose).
 FORBIDDEN = ("yaml", "jsonschema", "importlib.metadata", "http", "ssl", "sqlite3", "email",
              "urllib.request", "socket", "asyncio", "pkg_resources", "pluggy", "_hashlib", "typing",
-             "dataclasses", "inspect", "textwrap", "tempfile", "shutil")
+             "dataclasses", "inspect", "textwrap", "tempfile", "shutil", "argparse", "gettext", "locale")
 #: What the console script generated for memdiag's entry point runs.
 CONSOLE_SCRIPT = "import sys; from memdiag.cli import console; sys.argv[0] = 'memdiag'; sys.exit(console())"
 

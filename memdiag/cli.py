@@ -13,76 +13,20 @@ traceback.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import sys
 
 from memdiag import __version__
 from memdiag.errors import EXIT_DELIVERY, EXIT_OK, EXIT_UNKNOWN, MemdiagError, UsageError
+from memdiag.options import read_plain
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
+    import argparse
     from typing import Callable, Iterable, Sequence
 
 BUILTIN_COMMANDS = ("run", "analyze", "facts", "explain", "rules")
-
-
-def _columns() -> int:
-    """What ``shutil.get_terminal_size().columns`` says, without importing shutil (and with it
-    bz2 and lzma): argparse asks on every ``add_argument``, not only for help."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns or 80
-
-
-class _Formatter(argparse.HelpFormatter):
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
-
-
-class _RawFormatter(_Formatter, argparse.RawDescriptionHelpFormatter):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so usage errors get memdiag's exit code 3."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def _common() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
-    g = p.add_argument_group("common options")
-    g.add_argument("--format", "-f", default="text", help="report format: text, json, or one a plugin adds")
-    g.add_argument("--rules", action="append", default=[], metavar="PATH", help="add rule files or folders")
-    g.add_argument("--param", action="append", default=[], metavar="RULE.NAME=VALUE", help="override a rule param")
-    g.add_argument("--overrides", metavar="FILE", help="site overrides file (default: $MEMDIAG_OVERRIDES, "
-                   "/etc/memdiag/overrides.yaml; '' for none)")
-    g.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS", help="overall deadline for reading evidence")
-    g.add_argument("--plugins-dir", action="append", default=[], metavar="DIR", help="load loose *.py plugins from DIR")
-    g.add_argument("-p", dest="plugin_flags", action="append", default=[], metavar="no:NAME", help="block plugin NAME")
-    g.add_argument("--strict-plugins", action="store_true", help="a plugin that fails to load is an error")
-    g.add_argument("--config", metavar="FILE", help="configuration file (sinks)")
-    g.add_argument("--sink", action="append", default=[], metavar="NAME", help="deliver to this configured sink only")
-    g.add_argument("--no-sinks", action="store_true", help="deliver to no sink")
-    g.add_argument("--dry-run", action="store_true", help="print what each sink would send; send nothing")
-    g.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    g.add_argument("--debug", action="store_true", help="show tracebacks")
-    return p
 
 
 def _blocked(flags: list[str]) -> set[str]:
@@ -308,15 +252,17 @@ def build_parser(reg, only: Iterable[str] | None = None, *, listed: bool = True)
     """The whole command line. With ``only``, the other subcommands are listed (name and help,
     as ``--help`` shows them; not even that unless ``listed``) but not built: building every
     one costs ~3 ms of each run, listing them ~1 ms."""
+    from memdiag.argparsing import Parser, RawFormatter, common as common_options
+
     wanted = None if only is None else set(only)
-    common = _common()
-    parser = _Parser(prog="memdiag", description="Find where a Linux host's memory went.",
-                     parents=[common], formatter_class=_RawFormatter,
-                     epilog="Exit codes: 0 ok/info, 1 warning, 2 critical, 3 memdiag could not run, "
-                            "4 invalid rules; 5/6/7 ok/warning/critical but findings not delivered "
-                            "(kept in the outbox).")
+    common = common_options()
+    parser = Parser(prog="memdiag", description="Find where a Linux host's memory went.",
+                    parents=[common], formatter_class=RawFormatter,
+                    epilog="Exit codes: 0 ok/info, 1 warning, 2 critical, 3 memdiag could not run, "
+                           "4 invalid rules; 5/6/7 ok/warning/critical but findings not delivered "
+                           "(kept in the outbox).")
     parser.add_argument("--version", action="version", version=f"memdiag {__version__}")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
 
     def add(name: str, help: str, run: Callable, configure: Callable | None = None) -> None:
         if wanted is not None and name not in wanted:
@@ -353,15 +299,7 @@ def build_parser(reg, only: Iterable[str] | None = None, *, listed: bool = True)
     return parser
 
 
-def _preparse(argv: list[str]) -> argparse.Namespace:
-    """Plugin options must be known before plugins load (which defines the subcommands)."""
-    pre = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)
-    pre.add_argument("--plugins-dir", action="append", default=[])
-    pre.add_argument("-p", dest="plugin_flags", action="append", default=[])
-    pre.add_argument("--strict-plugins", action="store_true")
-    pre.add_argument("--debug", action="store_true")
-    known, _ = pre.parse_known_args(argv)
-    return known
+_PLAIN_HANDLERS = {"run": cmd_run, "analyze": cmd_analyze}
 
 
 def console() -> int:
@@ -402,8 +340,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     debug = "--debug" in argv
     try:
-        reg = load_registry(_preparse(argv))
+        plain = read_plain(argv)
+        if plain is None:
+            from memdiag.argparsing import preparse
+
+            reg = load_registry(preparse(argv))
+        else:
+            reg = load_registry(plain[1])
         commands = command_names(reg)
+        if plain is not None and not any(v in commands for v in plain[2]) \
+                and not any(p in commands for p in getattr(plain[1], "paths", ())):
+            # argparse would take such a value for a command: only it reads those
+            command, args = plain[0], plain[1]
+            args.command, args.handler, args.registry = command, _PLAIN_HANDLERS[command], reg
+            _started()
+            return args.handler(args, reg)
         if argv and not argv[0].startswith("-") and argv[0] not in commands:
             raise UsageError(f"unknown command '{argv[0]}' (commands: {', '.join(sorted(commands))})")
         if not any(a in commands for a in argv if not a.startswith("-")) \

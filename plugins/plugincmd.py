@@ -7,10 +7,12 @@ the built-ins. ``--format json`` prints the same as a list of objects for script
 
 from __future__ import annotations
 
-import argparse
-
 from memdiag.errors import EXIT_OK, UsageError
 from memdiag.hookspecs import hookimpl
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: argparse is not imported by a plain diagnosis
+    import argparse
 
 _KINDS = (("sources", "sources"), ("rule_packs", "rule packs"), ("sinks", "sinks"), ("formats", "formats"),
           ("inputs", "inputs"), ("commands", "commands"))

@@ -6,9 +6,12 @@ import os
 import socket
 import sqlite3
 import sys
-from argparse import Namespace
 
 from memdiag.errors import EXIT_DELIVERY, EXIT_OK, EXIT_UNKNOWN, MemdiagError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only
+    from argparse import Namespace
 
 
 def _registry(args: Namespace):
