@@ -39,6 +39,7 @@ _GONE = "\0"
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
 #: A snapshot's leaf not yet checked: a link is not followed (ELOOP), then looked at
 _OPEN_LEAF_FLAGS = _OPEN_FLAGS | os.O_NOFOLLOW
+_get_ident = threading.get_ident
 
 
 class Unreadable(InputError):
@@ -298,11 +299,25 @@ class Evidence:
         hit = self._overlay.get(rel)
         if hit is not None:
             return hit.text.encode()
-        located = self._located(rel)
-        if located is None:
-            return None
-        path, checked = located
-        reading, ident = self._reading, threading.get_ident()
+        if self.live:
+            path, checked = self._live_path(rel), True
+        elif rel and rel[0] != "/" and rel[-1] != "/" and "//" not in rel and "/." not in rel and rel[0] != ".":
+            # _snapshot_path's usual case (a plain relative path, as _plain says), inline: a
+            # capture reads hundreds of files
+            real = self._dirs.get(rel.rpartition("/")[0], "")
+            if real == "":
+                real = self._folder_real(rel.rpartition("/")[0])
+            if real is None:
+                raise Unreadable(self._prefix + rel, "link leads outside the snapshot", "malformed")
+            if real == _GONE:
+                return None
+            path, checked = self._prefix + rel, False
+        else:
+            located = self._snapshot_path(rel)
+            if located is None:
+                return None
+            path, checked = located
+        reading, ident = self._reading, _get_ident()
         before = reading.get(ident)
         reading[ident] = path
         try:
@@ -383,9 +398,12 @@ class Evidence:
                 total += len(chunk)
                 if total > limit:
                     raise Unreadable(path, f"larger than the {limit // 1048576} MiB read limit", "malformed")
-                chunks.append(chunk)
                 if total == size:  # a snapshot file read to its size: skip the read that finds the end
+                    if not chunks:
+                        return chunk
+                    chunks.append(chunk)
                     break
+                chunks.append(chunk)
             return b"".join(chunks)
         finally:
             os.close(fd)

@@ -84,7 +84,8 @@ class OfflineEvidence(Evidence):
         return sorted(set(names) | set(recorded))
 
     def read_bytes(self, rel: str, limit: int = 16 * 1024 * 1024) -> bytes | None:
-        self._replayed(rel)
+        if rel in self._unreadable:
+            self._replayed(rel)
         try:
             return super().read_bytes(rel, limit)
         except Unreadable as exc:
