@@ -431,17 +431,53 @@ def index(path: str, workdir: str | None = None, limits: Limits = DEFAULT_LIMITS
           memory: int = SPOOL_MEMORY) -> Tree:
     """Index archive ``path`` in place: every member checked as :func:`extract` checks it (same
     refusals, same messages), contents kept in memory or, past ``memory`` bytes, in an unlinked
-    file under ``workdir``; nothing is created on disk by name."""
+    file under ``workdir``; nothing is created on disk by name.
+
+    Headers are read by :mod:`memdiag.tarheaders`; an archive it does not read exactly as
+    tarfile does (damage, sparse files, unusual headers) is read again with tarfile."""
+    kind = compression(path)
+    if kind is None:
+        raise InputError("not a tar archive (.tar, .tar.gz, .tar.xz, .tar.bz2)", path=path)
+    packed = max(os.path.getsize(path), 1)
+    from memdiag.tarheaders import Unsure
+
+    try:
+        return _index_lean(path, kind, limits, packed, workdir, memory)
+    except (Unsure, OSError):
+        return _index_tarfile(path, kind, limits, packed, workdir, memory)
+
+
+def _index_lean(path: str, kind: str, limits: Limits, packed: int, workdir: str | None, memory: int) -> Tree:
+    """:func:`index` with members read by :class:`memdiag.tarheaders.Reader`; raises
+    :class:`~memdiag.tarheaders.Unsure` (or OSError) where tarfile must decide instead."""
+    from memdiag.tarheaders import Reader
+
+    store = _Store(workdir, memory)
+    try:
+        indexer = _Indexer(path, limits, packed, store)
+        with open(path, "rb") as f:
+            reader = Reader(f, kind)
+            try:
+                indexer.run(reader)
+            except InputError:
+                reader.settle()  # a refusal stands only where tarfile would not have met damage first
+                raise
+            reader.settle()
+        store.finish()
+    except BaseException:
+        store.close()
+        raise
+    return Tree(path, indexer.entries, store)
+
+
+def _index_tarfile(path: str, kind: str, limits: Limits, packed: int, workdir: str | None, memory: int) -> Tree:
+    """:func:`index` with members read by tarfile (any archive tarfile reads)."""
     import lzma
     import tarfile
     import zlib
 
-    kind = compression(path)
-    if kind is None:
-        raise InputError("not a tar archive (.tar, .tar.gz, .tar.xz, .tar.bz2)", path=path)
     store = _Store(workdir, memory)
     try:
-        packed = max(os.path.getsize(path), 1)
         mode = "r:" if kind == "tar" else f"r:{kind}"
         indexer = _Indexer(path, limits, packed, store)
         try:
