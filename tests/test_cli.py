@@ -241,3 +241,33 @@ def test_the_console_script_collects_garbage_again_once_start_up_is_over(monkeyp
         gc.unfreeze()
         gc.enable()
     assert "meminfo.MemTotal" in capsys.readouterr().out
+
+
+def _python_m_memdiag(*args, **kwargs):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "memdiag", *args], capture_output=True, text=True, **kwargs)
+
+
+def test_the_console_script_ends_with_main_s_status_and_all_its_output(seed_case):
+    proc = _python_m_memdiag("analyze", str(seed_case), "--no-sinks", "--format", "json")
+    assert proc.returncode == 1  # the founding case: a warning
+    doc = json.loads(proc.stdout)  # all of it: flushed before the process ended
+    assert any(f["rule_id"] == "vmware-balloon" for f in doc["findings"])
+    proc = _python_m_memdiag("analyze", "/no/such/capture", "--no-sinks")
+    assert (proc.returncode, proc.stdout) == (3, "")
+    assert proc.stderr == "memdiag: /no/such/capture: no such file or folder\n"
+
+
+def test_with_a_third_party_plugin_the_interpreter_shuts_down_as_usual(seed_case, tmp_path):
+    """A plugin may leave a file open for the interpreter to flush as it frees it: then memdiag
+    does not end the process early."""
+    out = tmp_path / "left-open.txt"
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "careless.py").write_text(
+        f"_f = open({str(out)!r}, 'w')\n_f.write('written at import, never closed')\n")
+    proc = _python_m_memdiag("analyze", str(seed_case), "--no-sinks", "--plugins-dir", str(plugins))
+    assert proc.returncode == 1, proc.stderr
+    assert out.read_text() == "written at import, never closed"
