@@ -235,6 +235,14 @@ class FactSet:
             return
         self.facts[name] = Fact(name, value, origin)
 
+    def set_many(self, items: Iterable[tuple[str, Any]], origin: str) -> None:
+        """:meth:`set` of each (name, value), all from ``origin``: one call for a file of
+        counters (vmstat sets ~180 facts, meminfo ~55)."""
+        facts = self.facts
+        for name, value in items:
+            if value is not UNKNOWN and value is not None:
+                facts[name] = Fact(name, value, origin)
+
     def get(self, name: str, default: Any = UNKNOWN) -> Any:
         fact = self.facts.get(name)
         return default if fact is None else fact.value

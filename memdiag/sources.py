@@ -84,6 +84,12 @@ class _SourceFacts(FactSet):
             if not self.closed:
                 FactSet.set(self, name, value, origin)
 
+    def set_many(self, items, origin: str) -> None:
+        items = list(items)  # made before the lock is taken: a generator may read or raise
+        with self._lock:
+            if not self.closed:
+                FactSet.set_many(self, items, origin)
+
     def problem(self, source: str, message: str, path: str = "", kind: str = "unreadable") -> None:
         with self._lock:
             if not self.closed:

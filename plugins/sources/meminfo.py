@@ -51,8 +51,7 @@ class MeminfoSource(Source):
             return
         origin = ev.origin(PATH)
         values, bad = parse(text)
-        for field, value in values.items():
-            out.set(fact_name(field), value, origin)
+        out.set_many([(fact_name(field), value) for field, value in values.items()], origin)
         for lineno, reason in bad:
             out.problem(self.name, f"line {lineno}: {reason}; field skipped", origin, "malformed")
         if not values:

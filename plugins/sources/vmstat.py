@@ -30,15 +30,17 @@ class VmstatSource(Source):
             return
         origin = ev.origin(PATH)
         bad = 0
+        counters = []
         for line in text.splitlines():
             parts = line.split()
             if len(parts) != 2:
                 bad += bool(line.strip())
                 continue
             try:
-                out.set("vmstat." + parts[0], int(parts[1]), origin)
+                counters.append(("vmstat." + parts[0], int(parts[1])))
             except ValueError:
                 bad += 1
+        out.set_many(counters, origin)
         if bad:
             out.problem(self.name, f"{bad} malformed line(s) skipped", origin, "malformed")
 
