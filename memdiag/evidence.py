@@ -22,7 +22,7 @@ from memdiag.facts import _Frozen
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
-    from typing import Callable, Iterator
+    from typing import Callable, Iterable, Iterator
 
 #: Largest file read whole. Bigger ones (slabinfo on a huge host) must be streamed with lines().
 READ_LIMIT = 16 * 1024 * 1024
@@ -327,6 +327,18 @@ class Evidence:
                 del reading[ident]
             else:
                 reading[ident] = before
+
+    def read_each(self, rels: Iterable[str], limit: int = READ_LIMIT) -> Iterator[tuple[str, bytes | Unreadable | None]]:
+        """(rel, what :meth:`read_bytes` answers) for each of ``rels``, in order: its bytes,
+        None when absent, or the Unreadable it raises (as a value: the others are still read).
+        For a family of small files (a memory block's state each), where the call per file
+        costs more than the read; a subclass that stands in for reads sees each one."""
+        read = self.read_bytes
+        for rel in rels:
+            try:
+                yield rel, read(rel, limit)
+            except Unreadable as exc:
+                yield rel, exc
 
     def _open(self, path: str, checked: bool = True) -> tuple[int, int] | None:
         """(fd, size) of a file to read, or None when it does not exist. Snapshots hand out

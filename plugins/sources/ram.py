@@ -97,22 +97,27 @@ class RamSource(Source):
             return None
         online = offline = 0
         stop = time.monotonic() + BUDGET_SECONDS
-        for n in names:
-            try:  # 193 of them on a 24 GiB host: the usual answer is compared as bytes, undecoded
-                raw = ev.read_bytes(f"{MEMORY}/{n}/state")
-                state = None if raw is None else "online" if raw.strip() == b"online" else decode(raw, n)
-            except Unreadable:
-                continue
-            if state is None:
-                continue
-            if state.strip() == "online":
-                online += 1
-            else:
-                offline += 1
-            if time.monotonic() > stop:
+        # 193 of them on a 24 GiB host, read in one call; the usual answer is compared as
+        # bytes, undecoded; the clock is asked every 64 blocks
+        states = ev.read_each([f"{MEMORY}/{n}/state" for n in names])
+        for i, (_, raw) in enumerate(states):
+            if i and not i % 64 and time.monotonic() > stop:
                 out.problem(self.name, f"memory blocks: gave up after {BUDGET_SECONDS:g} s; "
                             "installed RAM unknown", ev.origin(MEMORY), "timeout")
                 return None
+            if raw is None or isinstance(raw, Unreadable):
+                continue
+            if raw.strip() == b"online":
+                online += 1
+            else:
+                try:
+                    state = decode(raw, names[i])
+                except Unreadable:
+                    continue
+                if state.strip() == "online":
+                    online += 1
+                else:
+                    offline += 1
         origin = ev.origin(MEMORY)
         out.set("ram.block_size_bytes", size, ev.origin(MEMORY + "/block_size_bytes"))
         out.set("ram.blocks_online", online, origin)
