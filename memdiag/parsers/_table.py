@@ -47,10 +47,11 @@ def header(line: str, wide_names: tuple[str, ...]) -> Header:
 
 def split_row(h: Header, line: str) -> list[str] | None:
     """The row's values, one per header column; ``None`` when they cannot be told apart."""
-    found = list(_FIELD.finditer(line))
     n = len(h.names)
-    if len(found) == n:
-        return [m.group() for m in found]
+    fields = line.split()  # the same fields as _FIELD finds: both split on str.isspace()
+    if len(fields) == n:
+        return fields
+    found = list(_FIELD.finditer(line))
     if len(found) > n and h.wide is not None:
         right = n - h.wide - 1
         head = [m.group() for m in found[: h.wide]]
