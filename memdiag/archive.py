@@ -174,6 +174,12 @@ class _Extractor:
                 raise self.refuse(member.name, f"unsupported member type {member.type!r}")
 
     def safe_name(self, raw: str) -> str | None:
+        if not ("\x00" in raw or "\\" in raw or "//" in raw or "/." in raw or raw[:1] in ("/", ".", "")
+                or raw[-1] == "/" or raw[1:2] == ":"):
+            return raw  # the usual name: nothing _checked_name does would change or refuse it
+        return self._checked_name(raw)
+
+    def _checked_name(self, raw: str) -> str | None:
         if "\x00" in raw:
             raise self.refuse(raw, "NUL byte in name")
         if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
@@ -515,6 +521,8 @@ class _Indexer(_Extractor):
 
     def parent_of(self, name: str, raw: str) -> str:
         head = name.rpartition("/")[0]
+        if self.entries.get(head) is _DIR:
+            return head  # a folder stays one (files and links never replace it), as do its parents
         return self.make_dirs(head, raw) if head else ""
 
     def clear(self, name: str, raw: str) -> None:

@@ -200,6 +200,12 @@ def _gzip_body(head: bytes) -> int:
 
 def _octal(field: bytes) -> int | None:
     """tarfile.nti's value of a number field, None where tarfile finds it invalid."""
+    try:
+        # the usual field: digits, then NULs or spaces. Where int() takes what is left, it has
+        # no NUL and is ASCII, so nti (cut at the first NUL, strip, int) reads the same number
+        return int(field.rstrip(b"\0 "), 8)
+    except ValueError:
+        pass
     if field[0] in (0o200, 0o377):  # base-256 (GNU): any bytes are a number
         n = 0
         for byte in field[1:]:

@@ -319,3 +319,38 @@ def test_a_big_member_is_read_in_64_mib(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "MemoryError" not in proc.stderr, proc.stderr
     assert int(proc.stdout.split()[1]) > 40_000_000
+
+
+# -- the pieces, one by one ----------------------------------------------------------------------
+
+
+FIELD_BYTES = st.sampled_from(list(b"01234567 \0\t\x0b\x1c+-_o89x\x80\xff") + [0xE9])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(field=st.lists(FIELD_BYTES, min_size=8, max_size=8).map(bytes) | st.binary(min_size=8, max_size=12))
+def test_number_fields_read_as_tarfile_reads_them(field):
+    from memdiag.tarheaders import _octal
+
+    try:
+        expected = tarfile.nti(field)
+    except tarfile.InvalidHeaderError:
+        expected = None
+    assert _octal(field) == expected
+
+
+NAME_PARTS = st.sampled_from(["a", "b", "..", ".", "", "c:", "\\", "x\x00", "é", ".hidden", "a.b", "/"])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(raw=st.lists(NAME_PARTS, max_size=5).map("".join))
+def test_the_usual_name_shortcut_changes_nothing(raw):
+    checker = archive._Extractor("a.tar", "", Limits(), 1)
+
+    def answer(fn):
+        try:
+            return fn(raw)
+        except InputError as exc:
+            return str(exc)
+
+    assert answer(checker.safe_name) == answer(checker._checked_name)
