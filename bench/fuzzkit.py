@@ -352,6 +352,8 @@ def targets(registry=None, rules=None) -> list[Target]:
                lambda m: ram.crashkernel_from_cmdline(m.text("cmdline").replace("\n", " crashkernel="),
                                                       m.rng.choice([None, 0, -1, 8 << 30, 1 << 62]))),
         Target("rules.read_pack", lambda m: _read_pack(m), weight=0.5),
+        Target("archive.index", _index_archive, _input_error(), weight=0.5,
+               notes="headers read by memdiag.tarheaders must give what tarfile gives"),
     ]
     if registry is not None:
         from memdiag.sources import order
@@ -467,6 +469,136 @@ def _read_pack(m: Mutator):
 
 
 _CATALOG = None
+
+
+# -- archives: the lean tar reader against tarfile -------------------------------------------------
+
+#: Path parts archive members are named from: ordinary, hostile, long and non-ASCII.
+_PARTS = ["sos", "proc", "meminfo", "1", "sos_commands", "memory", "free", "..", ".", "", "é", "漢字", "x" * 70,
+          "y" * 101, "c:", "\\", "a b", "-"]
+
+
+def _input_error() -> tuple[type[BaseException], ...]:
+    from memdiag.errors import InputError
+
+    return (InputError,)
+
+
+def _member_name(m: Mutator) -> str:
+    rng = m.rng
+    if rng.random() < 0.05:
+        return rng.choice(["/etc/passwd", "a/", "a//b", "./a", "top/" + "z" * 250, "n\x00ul", ""])
+    return "/".join(rng.choice(_PARTS) for _ in range(rng.randint(1, 4)))
+
+
+def _tar_bytes(m: Mutator) -> bytes:
+    """An uncompressed tar as tarfile writes it (GNU, pax or ustar) of members grown from samples."""
+    import io
+    import tarfile
+
+    rng = m.rng
+    kinds = [tarfile.REGTYPE] * 6 + [tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE,
+                                     tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.FIFOTYPE, tarfile.CONTTYPE, b"V"]
+    fmt = rng.choice([tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
+    members = []
+    for _ in range(rng.randint(0, 12)):
+        kind = rng.choice(kinds)
+        regular = kind in tarfile.REGULAR_TYPES or kind not in tarfile.SUPPORTED_TYPES
+        members.append((_member_name(m), kind, _member_name(m), m.raw("meminfo", "status", "top") if regular else b""))
+    for attempt in (fmt, tarfile.GNU_FORMAT):
+        buf = io.BytesIO()
+        try:
+            with tarfile.open(fileobj=buf, mode="w", format=attempt) as tar:
+                for name, kind, link, data in members:
+                    info = tarfile.TarInfo(name)
+                    info.type, info.linkname, info.size, info.mode = kind, link, len(data), 0o644
+                    tar.addfile(info, io.BytesIO(data))
+            return buf.getvalue()
+        except (ValueError, UnicodeError):
+            continue  # a name this format cannot hold
+    return bytes(10240)
+
+
+def _damage_tar(m: Mutator, tar: bytearray) -> None:
+    """Header fields overwritten (checksum fixed up or not), blocks cut, repeated or zeroed."""
+    rng = m.rng
+    blocks = [i for i in range(0, len(tar), 512) if any(tar[i:i + 512])] or [0]
+    for _ in range(rng.choice((0, 0, 1, 1, 2, 4))):
+        op, block = rng.randrange(6), rng.choice(blocks)
+        if op <= 2:
+            at = block + rng.choice([0, 99, 100, 124, 130, 135, 136, 148, 156, 157, 257, 329, 345, 500,
+                                     rng.randrange(512)])
+            tar[at:at + 4] = rng.choice([b"\x80\0\0\x01", b"\xff\xff\xff\xff", b"  7 ", b"0o17", b"-1\0\0",
+                                         b"1_0\0", b"\0\0\0\0", b"L", b"K", b"x", b"g", b"S", b"5", b"2",
+                                         b"../", rng.randbytes(4)])
+            head = tar[block:block + 512]
+            if op != 2 and len(head) == 512:
+                head[148:156] = b" " * 8
+                tar[block + 148:block + 156] = b"%06o\0 " % sum(head)
+        elif op == 3:
+            del tar[rng.randrange(len(tar) + 1):]
+        elif op == 4:
+            tar[block:block] = tar[block:block + 512 * rng.randint(1, 3)]
+        else:
+            tar[block:block + 512] = bytes(512)
+
+
+def _index_archive(m: Mutator) -> None:
+    """Index a generated, perhaps damaged, archive with the lean header reader and with tarfile:
+    the same tree (entries and bytes) or the same refusal, unless the lean reader declines."""
+    import bz2
+    import gzip
+    import lzma
+
+    from memdiag import archive
+    from memdiag.archive import Limits
+
+    rng = m.rng
+    tar = bytearray(_tar_bytes(m))
+    _damage_tar(m, tar)
+    how = rng.choice(["gz", "gz", "xz", "bz2", "tar"])
+    data = bytearray({"gz": lambda b: gzip.compress(b, mtime=0), "xz": lzma.compress, "bz2": bz2.compress,
+                      "tar": bytes}[how](bytes(tar)))
+    if how != "tar" and rng.random() < 0.2:
+        if rng.random() < 0.5:
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        else:
+            del data[rng.randrange(len(data)):]
+    limits = rng.choice([Limits(), Limits(members=5, member_bytes=1024, ratio=10.0, ratio_floor=4000),
+                         Limits(total_bytes=3000, member_bytes=2000, ratio=2.0, ratio_floor=500)])
+    fd, path = tempfile.mkstemp(suffix=".tar", prefix="memdiag-fuzz-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        kind = archive.compression(path)
+        if kind is None:
+            return
+        packed = max(len(data), 1)
+        ref = _indexed(archive._index_tarfile, path, kind, limits, packed)
+        lean = _indexed(archive._index_lean, path, kind, limits, packed)
+        if lean != "unsure" and lean != ref:
+            raise AssertionError(f"lean reader: {str(lean)[:300]}; tarfile: {str(ref)[:300]}")
+        archive.index(path, limits=limits).store.close()
+    finally:
+        os.unlink(path)
+
+
+def _indexed(read, path: str, kind: str, limits, packed: int):
+    """("tree", entries, contents), ("refused", message) or "unsure"."""
+    from memdiag import archive
+    from memdiag.errors import InputError
+    from memdiag.tarheaders import Unsure
+
+    try:
+        tree = read(path, kind, limits, packed, None, archive.SPOOL_MEMORY)
+    except Unsure:
+        return "unsure"
+    except InputError as exc:
+        return ("refused", str(exc))
+    try:
+        return ("tree", tree.entries, {n: tree.read(e) for n, e in tree.entries.items() if e[0] == "f"})
+    finally:
+        tree.store.close()
 
 
 def set_catalog(catalog) -> None:
