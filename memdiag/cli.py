@@ -295,9 +295,10 @@ def build_parser(reg, only: Iterable[str] | None = None, *, listed: bool = True)
         rulecmds.configure(p)
 
     add("rules", "list, show, validate and test rules", cmd_rules, rules_args)
-    for name, (help_text, configure, run) in sorted(reg.commands.items()):
-        if name in BUILTIN_COMMANDS:
-            continue
+    for name in sorted(reg.commands):
+        if name in BUILTIN_COMMANDS or (wanted is not None and name not in wanted and not listed):
+            continue  # a deferred built-in's command is imported only when built or listed
+        help_text, configure, run = reg.commands[name]
         add(name, help_text, lambda args, reg_, _run=run: _run(args), configure)
     return parser
 

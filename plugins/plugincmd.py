@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from memdiag.cli import load_registry
 
     reg = load_registry(args)  # the run's own (args.registry), not a second load
+    reg.resolve_all()  # built-ins deferred until used: listed as they really are
     if args.format not in ("text", "json"):
         raise UsageError(f"memdiag plugins: --format {args.format}: use text or json")
     chosen = _selected(reg, args)
