@@ -111,12 +111,17 @@ def extract(path: str, dest_parent: str, limits: Limits = DEFAULT_LIMITS) -> str
         try:
             with tarfile.open(path, mode) as tar:
                 _Extractor(path, dest, limits, packed).run(tar)
-        except (tarfile.TarError, EOFError, OSError, ValueError, lzma.LZMAError, zlib.error) as exc:
+        except (tarfile.TarError, *_DAMAGE, lzma.LZMAError, zlib.error) as exc:
             raise InputError(f"damaged or truncated archive: {_describe(exc)}", path=path) from None
     except BaseException:
         remove_tree(dest)
         raise
     return dest
+
+
+#: What tarfile raises on damaged input besides TarError: a header's size can ask for more than
+#: can be read (OverflowError, MemoryError), a chain of long-name headers recurses without end.
+_DAMAGE = (EOFError, OSError, ValueError, OverflowError, MemoryError, RecursionError)
 
 
 def _describe(exc: BaseException) -> str:
@@ -489,7 +494,7 @@ def _index_tarfile(path: str, kind: str, limits: Limits, packed: int, workdir: s
         try:
             with tarfile.open(path, mode) as tar:
                 indexer.run(tar)
-        except (tarfile.TarError, EOFError, OSError, ValueError, lzma.LZMAError, zlib.error) as exc:
+        except (tarfile.TarError, *_DAMAGE, lzma.LZMAError, zlib.error) as exc:
             raise InputError(f"damaged or truncated archive: {_describe(exc)}", path=path) from None
         store.finish()
     except BaseException:
