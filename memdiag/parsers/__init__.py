@@ -12,14 +12,6 @@ import re
 
 from memdiag.evidence import Unreadable
 
-#: A shell prompt, possibly followed by a command: ``[root@h ~]# free -m``, ``$ top -bn1``,
-#: ``user@host:~$ ps aux``, ``host# lsmod``, ``> cat /proc/meminfo``.
-#: A bare ``%`` does not count: top's ``%Cpu(s):`` line starts with one.
-PROMPT_RE = re.compile(
-    r"^\s*(?:\[[^\]\n]{1,80}\]\s?[#$%]|[\w.@:~/+-]{0,80}[#$]|[\w.@:~/+-]{1,80}%|>)\s*(?P<cmd>\S.*)?$"
-)
-
-
 class LazyPattern:
     """``re.compile(pattern, flags)``, made the first time it is used.
 
@@ -44,6 +36,14 @@ class LazyPattern:
 
     def __repr__(self) -> str:
         return f"LazyPattern({self._args[0]!r})"
+
+
+#: A shell prompt, possibly followed by a command: ``[root@h ~]# free -m``, ``$ top -bn1``,
+#: ``user@host:~$ ps aux``, ``host# lsmod``, ``> cat /proc/meminfo``.
+#: A bare ``%`` does not count: top's ``%Cpu(s):`` line starts with one.
+PROMPT_RE = LazyPattern(
+    r"^\s*(?:\[[^\]\n]{1,80}\]\s?[#$%]|[\w.@:~/+-]{0,80}[#$]|[\w.@:~/+-]{1,80}%|>)\s*(?P<cmd>\S.*)?$"
+)
 
 
 class ParseError(Unreadable):

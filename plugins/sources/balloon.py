@@ -21,6 +21,7 @@ import re
 from memdiag.evidence import Evidence
 from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
+from memdiag.parsers import LazyPattern
 from memdiag.sources import Source, spec
 from memdiag.units import MIB
 
@@ -251,7 +252,7 @@ class BalloonSource(Source):
                 out.set("balloon.virtio_bytes", value, origin)
 
 
-_LEADING_INT = re.compile(r"^\s*([0-9]+)")
+_LEADING_INT = LazyPattern(r"^\s*([0-9]+)")
 
 
 def parse_vmmemctl(raw: str) -> tuple[int | None, int | None]:
@@ -273,7 +274,7 @@ def parse_vmmemctl(raw: str) -> tuple[int | None, int | None]:
     return found.get("target"), found.get("current")
 
 
-_TOOLBOX = re.compile(r"^\s*([0-9]+)\s*(MB|MiB)\s*$", re.IGNORECASE | re.MULTILINE)
+_TOOLBOX = LazyPattern(r"^\s*([0-9]+)\s*(MB|MiB)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 def parse_toolbox(raw: str) -> int | None:

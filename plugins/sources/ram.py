@@ -10,12 +10,12 @@ crash kernel, firmware) keep MemTotal a few percent below installed RAM on a hea
 
 from __future__ import annotations
 
-import re
 import time
 
 from memdiag.evidence import Evidence, Unreadable, decode
 from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
+from memdiag.parsers import LazyPattern
 from memdiag.sources import Source, spec
 from memdiag.units import UnitError, parse_size
 
@@ -58,8 +58,8 @@ FACTS = (
     spec("ram.memtotal_gap_ratio", "ratio", "ram.memtotal_gap_bytes as a share of ram.installed_bytes."),
 )
 
-_BOOT = re.compile(r"Memory: ([0-9]+)K/([0-9]+)K available(?:.*?([0-9]+)K reserved)?")
-_DMESG_CRASH = re.compile(r"Reserving ([0-9]+)MB of memory at [0-9]+MB for crashkernel")
+_BOOT = LazyPattern(r"Memory: ([0-9]+)K/([0-9]+)K available(?:.*?([0-9]+)K reserved)?")
+_DMESG_CRASH = LazyPattern(r"Reserving ([0-9]+)MB of memory at [0-9]+MB for crashkernel")
 
 
 class RamSource(Source):
