@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fuzz every parser, every source, the rule loader and the report pipeline with 100,000+ inputs.
+"""Fuzz every parser, every source, the rule loader, the report pipeline and the archive reader
+(memdiag.tarheaders against tarfile: target archive.index) with 100,000+ inputs.
 
     .venv/bin/python bench/fuzz_all.py [--n 100000] [--seed 1] [--live] [--only NAME]
 
@@ -15,6 +16,7 @@ The expression language has its own fuzzer, bench/fuzz_expr.py.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
@@ -45,7 +47,7 @@ def main() -> int:
     if not chosen:
         sys.exit(f"no target matches {args.only}")
     weights = sum(t.weight for t in chosen)
-    plan = [(t, max(1, round(args.n * t.weight / weights))) for t in chosen]
+    plan = [(t, max(1, math.ceil(args.n * t.weight / weights))) for t in chosen]  # at least --n in all
     print_machine()
     print(f"{sum(n for _, n in plan):,} inputs over {len(chosen)} targets; seed {args.seed}; "
           f"{len(corpus)} samples{' (with this host)' if args.live else ''}\n")
