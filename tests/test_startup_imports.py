@@ -21,7 +21,7 @@ from testkit import REPO, SEED
 #: Never needed to diagnose and report as text once the rule caches are warm.
 UNNEEDED = ("typing", "dataclasses", "inspect", "textwrap", "tempfile", "shutil", "ast", "json", "yaml",
             "jsonschema", "importlib.metadata", "pluggy", "_hashlib", "ssl", "http", "socket", "sqlite3",
-            "email", "asyncio", "urllib.request", "weakref", "argparse", "gettext", "locale",
+            "email", "asyncio", "urllib.request", "weakref", "argparse", "gettext", "locale", "math",
             *registry.DEFERRED)
 
 CHECK = """
