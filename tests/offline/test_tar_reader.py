@@ -10,6 +10,7 @@ the hostile fixtures, and archives generated and damaged by hypothesis.
 
 from __future__ import annotations
 
+import atexit
 import io
 import lzma
 import os
@@ -231,6 +232,7 @@ def compress(raw: bytes, how: str) -> bytes:
 
 
 WORK = Path(tempfile.mkdtemp(prefix="memdiag-tar-reader-"))
+atexit.register(shutil.rmtree, WORK, True)  # hypothesis examples share one folder
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
