@@ -28,6 +28,14 @@ if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
 
 #: Folders that hold a host's tree rather than loose outputs (sources read them by path).
 TREES = frozenset({"proc", "sys", "etc", "run"})
+#: The file that makes a folder a memdiag capture (its metadata).
+CAPTURE_META = "memdiag-capture.json"
+
+
+def is_capture(folder: str) -> bool:
+    """Whether ``folder`` is a memdiag capture: told here, so that a sosreport or loose folder
+    never imports the capture reader."""
+    return os.path.isfile(os.path.join(folder, CAPTURE_META))
 
 
 def _workdir(workdir: Workdir) -> str:
@@ -59,10 +67,12 @@ def _inner(folder: str) -> str:
 
 
 def _open_tree(folder: str, *, label: str, shown_as: str | None) -> Evidence:
-    from memdiag.plugins.inputs import capture, sosreport
+    if is_capture(folder):
+        from memdiag.plugins.inputs import capture
 
-    if capture.is_capture(folder):
         return capture.open_capture(folder, label=label, shown_as=shown_as)
+    from memdiag.plugins.inputs import sosreport
+
     if sosreport.is_sosreport(folder):
         return sosreport.open_sosreport(folder, label=label, shown_as=shown_as)
     from memdiag.plugins.inputs import loose  # the recogniser: only loose outputs need it
@@ -113,15 +123,16 @@ def open_archive(path: str, workdir: Workdir) -> Evidence | None:
 def _folder_opener(kind: str):
     @_lazy
     def opener(path: str, workdir: Workdir) -> Evidence | None:
-        from memdiag.plugins.inputs import capture, sosreport
-
         if not os.path.isdir(path):
             return None
         root = _inner(path)
-        if kind == "capture" and not capture.is_capture(root):
+        if kind == "capture" and not is_capture(root):
             return None
-        if kind == "sosreport" and not sosreport.is_sosreport(root):
-            return None
+        if kind == "sosreport":
+            from memdiag.plugins.inputs import sosreport
+
+            if not sosreport.is_sosreport(root):
+                return None
         shown_as = root.rstrip(os.sep) + os.sep
         return _open_tree(root, label=path, shown_as=shown_as)
 
@@ -141,12 +152,12 @@ def open_pasted(path: str, workdir: Workdir) -> Evidence | None:
 def expand(path: str) -> list[str]:
     """The inputs ``path`` stands for: itself, or, for a folder of several captures or sosreports
     (archived or unpacked) and nothing else to read, each of them in name order."""
-    from memdiag.plugins.inputs import capture, sosreport
+    from memdiag.plugins.inputs import sosreport
 
     if not os.path.isdir(path):
         return [path]
     root = _inner(path)
-    if capture.is_capture(root) or sosreport.is_sosreport(root) or os.path.isdir(os.path.join(root, "proc")):
+    if is_capture(root) or sosreport.is_sosreport(root) or os.path.isdir(os.path.join(root, "proc")):
         return [path]
     try:
         names = sorted(n for n in os.listdir(root) if not n.startswith("."))
@@ -159,7 +170,7 @@ def expand(path: str) -> list[str]:
             return [path]
         if os.path.isdir(child):
             inner = _inner(child)
-            if not (capture.is_capture(inner) or sosreport.is_sosreport(inner)):
+            if not (is_capture(inner) or sosreport.is_sosreport(inner)):
                 return [path]
         else:
             from memdiag import archive

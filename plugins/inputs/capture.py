@@ -41,13 +41,14 @@ import os
 
 from memdiag.errors import InputError
 from memdiag.evidence import Captured
+from memdiag.plugins.inputs import CAPTURE_META, is_capture  # noqa: F401 - capture.is_capture as before
 from memdiag.plugins.inputs._evidence import ArchiveEvidence, OfflineEvidence
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
     from memdiag.archive import Tree
 
-META = "memdiag-capture.json"
+META = CAPTURE_META
 FORMAT = "memdiag-capture"
 #: The newest format version this code reads (and writes when anything is packed).
 VERSION = 2
@@ -65,10 +66,6 @@ _PACK_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n"
 def packable(data: bytes) -> bool:
     """Whether a file's bytes may be packed into the metadata (and read back identically)."""
     return len(data) <= PACK_LIMIT and not data.translate(None, _PACK_BYTES)
-
-
-def is_capture(folder: str) -> bool:
-    return os.path.isfile(os.path.join(folder, META))
 
 
 def load_meta(folder: str) -> dict:
