@@ -286,6 +286,8 @@ def _entry_points(group: str) -> list[tuple[str, str, str, str]]:
                     text = f.read()
             except OSError:
                 continue
+            if group not in text:  # most distributions name no memdiag plugin: skip their lines
+                continue
             dist = entry.rsplit(".", 1)[0]
             dist_name, _, version = dist.partition("-")
             section = None
