@@ -56,15 +56,16 @@ def importtime(python: str, args: list[str], env: dict[str, str]) -> tuple[list[
 
 #: A live run step by step, as memdiag.cli.main does it; prints one JSON line of milliseconds.
 PHASES = r"""
-import json, sys, time
+import gc, json, sys, time
 clock = time.thread_time
+gc.disable()  # as cli.console does until the command starts
 t0 = clock()
 from memdiag import cli, pipeline
 t1 = clock()
-reg = cli.load_registry(cli._preparse(["run", "--no-sinks"]))
+command, args, _ = cli.read_plain(["run", "--no-sinks"])
+reg = cli.load_registry(args)
 t2 = clock()
-args = cli.build_parser(reg, only=["run"], listed=False).parse_args(["run", "--no-sinks"])
-t3 = clock()
+gc.freeze(); gc.enable()
 rules = cli.rules_for(args, reg)
 t4 = clock()
 w = time.perf_counter()
@@ -73,9 +74,8 @@ w = time.perf_counter() - w
 t5 = clock()
 cli.render_document(diag.document, args, reg)
 t6 = clock()
-print(json.dumps({"import memdiag.cli, memdiag.pipeline": t1 - t0, "load plugins (imports, registration)": t2 - t1,
-                  "build the argument parser": t3 - t2, "load rules": t4 - t3,
-                  "diagnose: sources (worker thread, wall), engine, document": w,
+print(json.dumps({"import memdiag.cli, memdiag.pipeline": t1 - t0, "read the command line, load plugins": t2 - t1,
+                  "load rules": t4 - t2, "diagnose: sources (worker thread, wall), engine, document": w,
                   "render": t6 - t5}))
 """
 
