@@ -54,9 +54,8 @@ def load_registry(args: argparse.Namespace):
                                  allow=allow, strict=getattr(args, "strict_plugins", False), cached=False)
     for note in pipeline.plugin_notes(reg):
         print(f"memdiag: {note}", file=sys.stderr)
-    global _OWN_CODE_ONLY
     if any(p.origin != "builtin" and not p.skipped for p in reg.plugins):
-        _OWN_CODE_ONLY = False
+        _console.own_code_only = False
     return reg
 
 
@@ -306,6 +305,20 @@ def build_parser(reg, only: Iterable[str] | None = None, *, listed: bool = True)
 _PLAIN_HANDLERS = {"run": cmd_run, "analyze": cmd_analyze}
 
 
+class _Console:
+    """What :func:`console` needs to know of the run (see there)."""
+
+    #: start-up's objects are still to be frozen (the console turned collection off)
+    freeze_at_start = False
+    #: main's exit status once it returned; None: the interpreter shuts down as usual
+    exit_code: int | None = None
+    #: False once code other than memdiag's own was loaded
+    own_code_only = True
+
+
+_console = _Console()
+
+
 def console() -> int:
     """The installed ``memdiag`` script: :func:`main`, with the interpreter's own housekeeping
     kept off what start-up builds.
@@ -316,33 +329,24 @@ def console() -> int:
     is off until the command itself starts; then they are frozen (never scanned again) and
     collection goes on as usual. And once every exit handler has run and the output is out,
     the process ends without freeing them one by one (~3 ms; see :func:`_end_now`)."""
-    global _FREEZE_AT_START, _EXIT_CODE
     import atexit
 
     gc.disable()
-    _FREEZE_AT_START = True
+    _console.freeze_at_start = True
     atexit.register(_end_now)  # registered first, so it runs after every other exit handler
     try:
         code = main()
     finally:
         gc.freeze()
         gc.enable()
-    _EXIT_CODE = code
+    _console.exit_code = code
     return code
-
-
-_FREEZE_AT_START = False
-#: The console's exit status once main() returned; None: let the interpreter shut down as usual.
-_EXIT_CODE: int | None = None
-#: False once code other than memdiag's own was loaded (see _end_now).
-_OWN_CODE_ONLY = True
 
 
 def _started() -> None:
     """Start-up is over: freeze what it made and collect as usual from here (see console)."""
-    global _FREEZE_AT_START
-    if _FREEZE_AT_START:
-        _FREEZE_AT_START = False
+    if _console.freeze_at_start:
+        _console.freeze_at_start = False
         gc.freeze()
         gc.enable()
 
@@ -353,14 +357,14 @@ def _end_now() -> None:
     Only when all code that ran is memdiag's own, which closes what it opens: a third-party
     plugin may leave a file open for the interpreter to flush as it frees it. Any problem
     flushing, and the interpreter shuts down as usual (and reports it as usual)."""
-    if _EXIT_CODE is None or not _OWN_CODE_ONLY:
+    if _console.exit_code is None or not _console.own_code_only:
         return
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except (OSError, ValueError):
         return
-    os._exit(_EXIT_CODE)
+    os._exit(_console.exit_code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -376,12 +380,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             reg = load_registry(preparse(argv))
         else:
-            reg = load_registry(plain[1])
+            command, args, words = plain
+            reg = load_registry(args)
         commands = command_names(reg)
-        if plain is not None and not any(v in commands for v in plain[2]) \
-                and not any(p in commands for p in getattr(plain[1], "paths", ())):
-            # argparse would take such a value for a command: only it reads those
-            command, args = plain[0], plain[1]
+        if plain is not None and not any(w in commands for w in words):
+            # (argparse takes a word naming a plugin's command for that command: it reads those)
             args.command, args.handler, args.registry = command, _PLAIN_HANDLERS[command], reg
             _started()
             return args.handler(args, reg)

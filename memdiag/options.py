@@ -77,11 +77,11 @@ class Args:
 
 
 def read_plain(argv: list[str]) -> tuple[str, Args, list[str]] | None:
-    """``(command, args, values)`` for a plain diagnosis, ``None`` for anything else.
+    """``(command, args, words)`` for a plain diagnosis, ``None`` for anything else.
 
-    ``command`` is ``run`` when ``argv`` names none; ``values`` are the option values given,
-    which the caller checks against plugin command names (argparse would take such a value
-    for the command). ``args`` has no ``command`` or ``handler`` yet."""
+    ``command`` is ``run`` when ``argv`` names none; ``words`` are the option values and paths
+    given, which the caller checks against plugin command names (argparse would take such a
+    word for the command). ``args`` has no ``command`` or ``handler`` yet."""
     args = Args(**{opt.dest: opt.fresh_default() for opt in COMMON})
     command, rest = "run", argv
     if argv and not argv[0].startswith("-"):
@@ -135,4 +135,4 @@ def read_plain(argv: list[str]) -> tuple[str, Args, list[str]] | None:
         if not paths:
             return None
         args.paths = paths
-    return command, args, values
+    return command, args, values + paths

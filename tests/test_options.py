@@ -61,8 +61,9 @@ def test_anything_else_is_left_to_argparse(argv):
     assert read_plain(argv) is None
 
 
-def test_option_values_are_returned_for_the_command_name_check():
+def test_option_values_and_paths_are_returned_for_the_command_name_check():
     assert read_plain(["run", "--sink", "fleet", "--format=json"])[2] == ["fleet", "json"]
+    assert read_plain(["analyze", "report", "--rules", "r"])[2] == ["r", "report"]
 
 
 _TOKENS = st.sampled_from(sorted({f for o in COMMON for f in o.flags} | set(PLAIN_COMMANDS) | {
