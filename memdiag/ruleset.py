@@ -7,7 +7,8 @@ Validation (jsonschema, ~80 ms to import) and YAML parsing only happen when a ru
 and analysing expressions (``ast``) only when a text is new. Under $XDG_CACHE_HOME/memdiag/rules:
 
 * one file per rule set (:class:`_RuleCache`, marshal), keyed by its packs' paths, memdiag's
-  and Python's versions and the identity (mtime, size) of memdiag.expr and of this module:
+  and Python's versions and the identity (mtime, size) of memdiag.expr, memdiag.expr_analysis
+  and this module:
   the bytes and validated data of each rule file, the recipe (memdiag.expr) of every
   expression and template text, and what check_names found for each rule against the catalog
   (by a digest of its names). A run whose rule files are unchanged reads that one file,
@@ -616,11 +617,13 @@ class _RuleCache:
     @classmethod
     def open(cls, paths: Iterable[str]) -> _RuleCache:
         """The cache file of the rule set made of the packs at ``paths``, for this memdiag,
-        this Python, this expression compiler and this loader (their files' mtime and size)."""
+        this Python, this expression compiler (builder and analyser) and this loader (their
+        files' mtime and size)."""
         from memdiag import expr
 
         try:
-            code = [os.stat(expr.__file__), os.stat(__file__)]
+            analyser = os.path.join(os.path.dirname(expr.__file__), "expr_analysis.py")  # not imported: stat only
+            code = [os.stat(expr.__file__), os.stat(analyser), os.stat(__file__)]
         except (OSError, TypeError):
             return cls(None, "")
         stamp = "-".join([__version__, f"py{sys.version_info[0]}.{sys.version_info[1]}",
