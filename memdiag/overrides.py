@@ -21,7 +21,6 @@ neither yaml nor jsonschema.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 
 from memdiag import __version__
@@ -35,8 +34,8 @@ if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
 
     from memdiag.ruleset import _RuleCache
 
-SITE_FILE = "/etc/memdiag/overrides.yaml"
-ENV_VAR = "MEMDIAG_OVERRIDES"
+SITE_FILE = "/etc/memdiag/overrides.yaml"  # memdiag.ruleset.SITE_FILE, for find_site_file here
+ENV_VAR = "MEMDIAG_OVERRIDES"  # memdiag.ruleset.SITE_ENV_VAR
 SITE_LAYER = "site overrides"
 FILE_LIMIT = 1 << 20
 
@@ -89,6 +88,8 @@ class RuleException(_Frozen):
 
 def host_matches(host: str, patterns: tuple[str, ...] | list[str]) -> bool:
     """Case-insensitive shell patterns; ``web01`` also matches ``web01.example.com``."""
+    import fnmatch  # only a rule with a hosts exception that fires comes here
+
     host = host.lower()
     short = host.split(".", 1)[0]
     return any(fnmatch.fnmatchcase(host, p.lower()) or fnmatch.fnmatchcase(short, p.lower()) for p in patterns)
@@ -127,18 +128,13 @@ class Tuning(_Record):
 # -- the site file ----------------------------------------------------------------------------
 
 def find_site_file(explicit: str | None = None) -> str | None:
-    """``--overrides FILE``, else ``$MEMDIAG_OVERRIDES``, else /etc/memdiag/overrides.yaml if present.
+    """``--overrides FILE``, else ``$MEMDIAG_OVERRIDES``, else /etc/memdiag/overrides.yaml if present
+    (:data:`SITE_FILE`); see :func:`memdiag.ruleset.find_site_file`, which loading rules uses.
 
     A file named explicitly (option or variable) must exist; an empty value means none."""
-    for named, how in ((explicit, "--overrides"), (os.environ.get(ENV_VAR), f"${ENV_VAR}")):
-        if named is None:
-            continue
-        if not named:
-            return None
-        if not os.path.isfile(named):
-            raise UsageError(f"overrides file not found (named by {how})", path=named)
-        return named
-    return SITE_FILE if os.path.isfile(SITE_FILE) else None
+    from memdiag.ruleset import find_site_file as find
+
+    return find(explicit, SITE_FILE)
 
 
 def _schema() -> dict:

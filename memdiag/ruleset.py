@@ -338,6 +338,30 @@ def validate_data(data: Any, path: str) -> list[RuleProblem]:
     return problems
 
 
+#: The site overrides file read when neither --overrides nor $MEMDIAG_OVERRIDES names one.
+SITE_FILE = "/etc/memdiag/overrides.yaml"
+#: The environment variable naming the site overrides file.
+SITE_ENV_VAR = "MEMDIAG_OVERRIDES"
+
+
+def find_site_file(explicit: str | None = None, default: str | None = None) -> str | None:
+    """``--overrides FILE``, else ``$MEMDIAG_OVERRIDES``, else ``default`` (SITE_FILE) if present.
+
+    A file named explicitly (option or variable) must exist; an empty value means none. Here
+    rather than in memdiag.overrides, which a run without a site file does not import."""
+    for named, how in ((explicit, "--overrides"), (os.environ.get(SITE_ENV_VAR), f"${SITE_ENV_VAR}")):
+        if named is None:
+            continue
+        if not named:
+            return None
+        if not os.path.isfile(named):
+            raise UsageError(f"overrides file not found (named by {how})", path=named)
+        return named
+    if default is None:
+        default = SITE_FILE
+    return default if os.path.isfile(default) else None
+
+
 def _cache_dir() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "memdiag", "rules")

@@ -132,3 +132,29 @@ def test_yaml_aliases_are_refused_before_they_expand(tmp_path, registry):
     rs, path = load(tmp_path, registry, bomb)
     [p] = rs.errors
     assert p.line == 2 and "aliases" in p.message
+
+
+def test_find_site_file_without_importing_overrides(monkeypatch, tmp_path):
+    """The rule loader finds the site overrides file itself (memdiag.overrides, which only a
+    run with one needs, keeps find_site_file with its own SITE_FILE for callers of old)."""
+    etc = tmp_path / "overrides.yaml"
+    etc.write_text("rules: {}\n")
+    named = tmp_path / "named.yaml"
+    named.write_text("rules: {}\n")
+    monkeypatch.delenv(ruleset.SITE_ENV_VAR, raising=False)
+    assert ruleset.find_site_file(None, str(etc)) == str(etc)
+    assert ruleset.find_site_file(None, str(tmp_path / "absent.yaml")) is None
+    monkeypatch.setattr(ruleset, "SITE_FILE", str(etc))
+    assert ruleset.find_site_file() == str(etc)
+    assert ruleset.find_site_file(str(named)) == str(named)
+    assert ruleset.find_site_file("") is None  # '' means none, whatever else is there
+    monkeypatch.setenv(ruleset.SITE_ENV_VAR, str(named))
+    assert ruleset.find_site_file() == str(named)
+    assert ruleset.find_site_file("") is None
+    monkeypatch.setenv(ruleset.SITE_ENV_VAR, "")
+    assert ruleset.find_site_file() is None
+    monkeypatch.setenv(ruleset.SITE_ENV_VAR, str(tmp_path / "missing.yaml"))
+    with pytest.raises(UsageError, match=r"overrides file not found \(named by \$MEMDIAG_OVERRIDES\)"):
+        ruleset.find_site_file()
+    with pytest.raises(UsageError, match=r"overrides file not found \(named by --overrides\)"):
+        ruleset.find_site_file(str(tmp_path / "missing.yaml"))
