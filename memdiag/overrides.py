@@ -149,7 +149,7 @@ def validate(data: Any, path: str) -> list[tuple[int | None, str]]:
     import jsonschema
     from jsonschema.exceptions import best_match
 
-    from memdiag.ruleset import _line_of
+    from memdiag.rulepacks import _line_of
 
     validator = jsonschema.Draft202012Validator(_schema())
     out = []
@@ -182,8 +182,8 @@ def read_site_file(path: str, *, use_cache: bool = True) -> dict:
 
     Any problem is a one-line :class:`UsageError` naming the file and line: a site that meant
     to silence a rule must not get paged because its file has a typo."""
-    from memdiag.ruleset import (_cache_dir, _parse_yaml, _plain, _read_at_most, _read_marshal, _write_marshal,
-                                 satisfies, sha256_hex)
+    from memdiag.rulepacks import _parse_yaml, _plain, _write_marshal
+    from memdiag.ruleset import _cache_dir, _read_at_most, _read_marshal, satisfies, sha256_hex
 
     try:
         raw = _read_at_most(path, FILE_LIMIT + 1)

@@ -7,8 +7,8 @@ Validation (jsonschema, ~80 ms to import) and YAML parsing only happen when a ru
 and analysing expressions (``ast``) only when a text is new. Under $XDG_CACHE_HOME/memdiag/rules:
 
 * one file per rule set (:class:`_RuleCache`, marshal), keyed by its packs' paths, memdiag's
-  and Python's versions and the identity (mtime, size) of memdiag.expr, memdiag.expr_analysis
-  and this module:
+  and Python's versions and the identity (mtime, size) of memdiag.expr, memdiag.expr_analysis,
+  this module and memdiag.rulepacks:
   the bytes and validated data of each rule file, the recipe (memdiag.expr) of every
   expression and template text, and what check_names found for each rule against the catalog
   (by a digest of its names). A run whose rule files are unchanged reads that one file,
@@ -28,6 +28,9 @@ every text either way: check_names runs, or its findings for the same data and c
 reused.
 
 Cache files are only read if they belong to this user and nobody else may write them.
+
+Reading rule files from their text (YAML, the schema, the JSON cache) and writing cache files
+live in :mod:`memdiag.rulepacks`, imported only when needed.
 """
 
 from __future__ import annotations
@@ -211,6 +214,20 @@ class RuleSet(_Record):
         return [p for p in self.problems if p.level == "error"]
 
 
+#: Names that moved to memdiag.rulepacks, still readable here (``ruleset._parse_yaml``).
+_IN_RULEPACKS = frozenset({"_LineDict", "_parse_yaml", "_line_of", "_schema", "validate_data", "_pack_data",
+                           "_read_cache", "_write_private", "_write_cache", "_write_marshal", "_cacheable",
+                           "_plain", "_keep_newest", "_deferred_texts"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _IN_RULEPACKS:
+        from memdiag import rulepacks
+
+        return getattr(rulepacks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # -- versions ---------------------------------------------------------------------------------
 
 def _vtuple(text: str) -> tuple[int, ...]:
@@ -254,88 +271,6 @@ def param_value(value: Any) -> Any:
 
 
 # -- reading files ----------------------------------------------------------------------------
-
-class _LineDict(dict):
-    line: int | None = None
-    key_lines: dict = {}  # key -> the line it is on
-
-
-def _parse_yaml(text: str, path: str) -> Any:
-    import yaml
-
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class Loader(base):  # type: ignore[misc, valid-type]
-        pass
-
-    def mapping(loader, node):
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node)
-            if key in seen:
-                raise UsageError(f"duplicate key {key!r} (first at line {seen[key]})", path=path,
-                                 line=key_node.start_mark.line + 1)
-            seen[key] = key_node.start_mark.line + 1
-        d = _LineDict(loader.construct_mapping(node, deep=True))
-        d.line = node.start_mark.line + 1
-        d.key_lines = seen
-        return d
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    try:
-        # Aliases let a few hundred bytes expand into billions of nodes (for the validator and
-        # every error message), and a rule file has no use for them: refuse before building.
-        for event in yaml.parse(text, Loader=Loader):
-            if isinstance(event, yaml.AliasEvent):
-                raise UsageError("YAML aliases (*name) are not allowed here; write the value out",
-                                 path=path, line=event.start_mark.line + 1)
-        return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UsageError(f"not valid YAML: {problem}", path=path,
-                         line=None if mark is None else mark.line + 1) from None
-
-
-def _line_of(data: Any, path_parts: Iterable[Any]) -> int | None:
-    line = getattr(data, "line", None)
-    node = data
-    for part in path_parts:
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            break
-        line = getattr(node, "line", None) or line
-    return line
-
-
-def _schema() -> dict:
-    import json
-    from importlib.resources import files
-
-    return json.loads(files("memdiag.schemas").joinpath("rule.schema.json").read_text())
-
-
-def validate_data(data: Any, path: str) -> list[RuleProblem]:
-    """Check parsed YAML against the rule schema; one problem per violation, with its line."""
-    import jsonschema
-    from jsonschema.exceptions import best_match
-
-    validator = jsonschema.Draft202012Validator(_schema())
-    problems = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        if err.context:
-            err = best_match(err.context)
-        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        rule_id = None
-        parts = list(err.absolute_path)
-        if len(parts) >= 2 and parts[0] == "rules" and isinstance(data, dict):
-            try:
-                rule_id = data["rules"][parts[1]].get("id")
-            except (IndexError, AttributeError, TypeError):
-                pass
-        problems.append(RuleProblem(path, _line_of(data, parts), f"{where}: {err.message}", rule_id))
-    return problems
 
 
 #: The site overrides file read when neither --overrides nor $MEMDIAG_OVERRIDES names one.
@@ -403,43 +338,9 @@ def read_pack(path: str, *, use_cache: bool = True) -> tuple[dict | None, list[R
     raw, problems = _read_rule_file(path)
     if raw is None:
         return None, problems
+    from memdiag.rulepacks import _pack_data  # YAML, the schema and the JSON cache: not on a warm load
+
     return _pack_data(raw, path, use_cache=use_cache)
-
-
-def _pack_data(raw: bytes, path: str, *, use_cache: bool) -> tuple[dict | None, list[RuleProblem]]:
-    """read_pack for the bytes ``raw`` of ``path``."""
-    key = sha256_hex(raw + b"\0" + __version__.encode())[:32]
-    cached = os.path.join(_cache_dir(), key + ".json")
-    if use_cache:
-        data = _read_cache(cached)
-        if type(data) is dict and type(data.get("rules")) is list:
-            return data, []
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None, [RuleProblem(path, None, "not UTF-8 text")]
-    try:
-        data = _parse_yaml(text, path)
-    except UsageError as exc:
-        return None, [RuleProblem(path, exc.line, exc.message)]
-    tuning = data.pop("overrides", None) if isinstance(data, dict) else None
-    problems = validate_data(data, path)
-    if tuning is not None:  # a pack's tuning of other packs' rules (memdiag.overrides)
-        from memdiag import overrides
-
-        problems += [RuleProblem(path, line, f"overrides: {msg}")
-                     for line, msg in overrides.validate({"rules": tuning}, path)]
-    if problems:
-        return None, problems
-    plain = {k: v for k, v in data.items() if k != "rules"}
-    plain["rules"] = [{**r, "__line__": getattr(r, "line", None)} for r in data["rules"]]
-    if tuning:
-        from memdiag.overrides import _with_lines
-
-        plain["overrides"] = _with_lines(tuning)
-    if use_cache:
-        _write_cache(cached, plain)
-    return plain, []
 
 
 def _read_private(path: str) -> bytes | None:
@@ -452,19 +353,6 @@ def _read_private(path: str) -> bytes | None:
                 return None
             return f.read()
     except OSError:
-        return None
-
-
-def _read_cache(path: str) -> Any:
-    """A JSON cache file's data, or None when it is missing, damaged or not private."""
-    raw = _read_private(path)
-    if raw is None:
-        return None
-    import json  # only for a rule file its rule set's cache file does not have
-
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
         return None
 
 
@@ -483,67 +371,9 @@ def _read_marshal(path: str) -> Any:
         return None
 
 
-def _write_private(path: str, data: bytes) -> None:
-    """Best effort: a read-only or full disk only costs speed."""
-    try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        import threading  # a temporary file per thread: two diagnoses in one process may write at once
-
-        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        # 0600 whatever the umask: _read_private refuses files others could write (umask 002 too)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            with open(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except OSError:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        pass
-
-
-def _write_cache(path: str, data: dict) -> None:
-    """Write ``data`` as JSON; data JSON cannot hold (a YAML date in a test's facts) is not
-    cached."""
-    import json
-
-    try:
-        text = json.dumps(data)
-    except (TypeError, ValueError, RecursionError):
-        return
-    _write_private(path, text.encode())
-
-
-def _write_marshal(path: str, data: Any) -> None:
-    """Write ``data`` with marshal; data marshal cannot hold (a YAML date) is not cached."""
-    try:
-        blob = marshal.dumps(data)
-    except ValueError:
-        return
-    _write_private(path, blob)
-
-
 #: What a load reads of every rule (see _RuleCache.rule); the rest of each rule's data is kept
 #: marshalled in the rule set's cache file under "__rest__" until a rule is first used so.
 _READ_AT_LOAD = ("id", "__line__", "memdiag", "params", "condition", "enabled", "priority")
-
-
-def _cacheable(data: dict) -> dict | None:
-    """A validated rule file's data as the rule set's cache keeps it: plain dicts, each rule's
-    data but what a load reads packed with marshal (``__rest__``), beside the (kind, text) of
-    its texts built when used (``__texts__``); None if marshal cannot hold it (a YAML date)."""
-    plain = _plain(data)
-    try:
-        for i, rule in enumerate(plain["rules"]):
-            texts = tuple(_deferred_texts(rule))
-            rest = {k: v for k, v in rule.items() if k not in _READ_AT_LOAD}
-            kept = {k: v for k, v in rule.items() if k in _READ_AT_LOAD}
-            plain["rules"][i] = {**kept, "__texts__": texts, "__rest__": marshal.dumps(rest)}
-        marshal.dumps(plain)
-    except ValueError:
-        return None
-    return plain
 
 
 def _unpack_rule(raw: dict, path: str, line: int | None) -> dict:
@@ -558,15 +388,6 @@ def _unpack_rule(raw: dict, path: str, line: int | None) -> dict:
         raise UsageError(f"the rule cache's copy of this rule is damaged; remove {_cache_dir()} and run again",
                          path=path, line=line)
     return {**{k: v for k, v in raw.items() if k not in ("__rest__", "__texts__")}, **rest}
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with mappings as plain dicts (marshal takes no dict subclass such as _LineDict)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_plain(v) for v in value]
-    return value
 
 
 def rule_files(path: str) -> list[str]:
@@ -646,8 +467,9 @@ class _RuleCache:
         from memdiag import expr
 
         try:
-            analyser = os.path.join(os.path.dirname(expr.__file__), "expr_analysis.py")  # not imported: stat only
-            code = [os.stat(expr.__file__), os.stat(analyser), os.stat(__file__)]
+            here = os.path.dirname(__file__)  # the analyser and the pack reader: not imported, stat only
+            code = [os.stat(expr.__file__), os.stat(os.path.join(here, "expr_analysis.py")), os.stat(__file__),
+                    os.stat(os.path.join(here, "rulepacks.py"))]
         except (OSError, TypeError):
             return cls(None, "")
         stamp = "-".join([__version__, f"py{sys.version_info[0]}.{sys.version_info[1]}",
@@ -668,6 +490,8 @@ class _RuleCache:
                 self.used_files[path] = entry
                 self.hits.add(path)
                 return data, []
+        from memdiag.rulepacks import _cacheable, _pack_data
+
         data, problems = _pack_data(raw, path, use_cache=True)
         cacheable = None if data is None else _cacheable(data)
         if cacheable is not None:
@@ -754,38 +578,9 @@ class _RuleCache:
     def _save(self) -> None:
         if not self.path or not (self.changed or len(self.used_files) != len(self.files)):
             return
-        for texts in self.deferred:  # used, though not (yet) built
-            for kind, text in texts:
-                self.used[kind].setdefault(text, self.recipes[kind][text])
-        _write_marshal(self.path, {"stamp": self.stamp, "files": self.used_files, **self.used,
-                                   "checked": (self.catalog_key or "", self.used_checked)})
-        folder, mine = os.path.split(self.path)
-        same_packs = mine[:21]  # "set-" and the packs' digest
-        try:
-            listing = os.listdir(folder)
-            names = [n for n in listing if n.startswith("set-") and n.endswith(".marshal")]
-            for name in names:  # these packs' files for an older memdiag or compiler: never read again
-                if name.startswith(same_packs) and name != mine:
-                    os.unlink(os.path.join(folder, name))
-            others = [os.path.join(folder, n) for n in names if not n.startswith(same_packs)]
-            _keep_newest(others, self.KEEP - 1)  # other sets of packs (this one is the newest)
-            # files of memdiag before rule-set caches (never read again), and one file per pack
-            # text ever loaded (each edit of a pack leaves one): bounded like the sets
-            for name in listing:
-                if name.startswith("compiled-") or (name.startswith("ov-") and name.endswith(".json")):
-                    os.unlink(os.path.join(folder, name))
-            packs = [os.path.join(folder, n) for n in listing if len(n) == 37 and n.endswith(".json")]
-            _keep_newest(packs, self.KEEP_PACKS)
-        except OSError:
-            pass
+        from memdiag.rulepacks import save_rule_set
 
-
-def _keep_newest(paths: list[str], keep: int) -> None:
-    """Remove all but the ``keep`` most recently written of ``paths``."""
-    if len(paths) > keep:
-        paths.sort(key=lambda p: os.stat(p).st_mtime_ns)
-        for path in paths[:len(paths) - keep]:
-            os.unlink(path)
+        save_rule_set(self)
 
 
 def _compile(text: Any, memo: _RuleCache | None, *, lazy: bool = True) -> Expr:
@@ -840,16 +635,6 @@ _FIELD_OF: dict[str, Callable[[dict, Any], Any]] = {
     "tests": lambda raw, memo: list(raw.get("tests") or []),
     "raw": lambda raw, memo: raw,
 }
-
-
-def _deferred_texts(raw: dict) -> list[tuple[str, Any]]:
-    """(kind, text) of the texts of a rule built only when used: message, steps, discriminators."""
-    texts: list[tuple[str, Any]] = [("template", raw.get("message"))]
-    for ladder in (raw.get("severity"), raw.get("confidence")):
-        if type(ladder) is list:
-            texts += [("expr", step.get("when")) for step in ladder if type(step) is dict and "when" in step]
-    texts += [("expr", d) for d in raw.get("discriminators") or ()]
-    return texts
 
 
 def compile_rule(raw: dict, path: str, pack: str, memo: _RuleCache | None = None) -> Rule:

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from memdiag import engine, expr, ruleset
+from memdiag import engine, expr, rulepacks, ruleset
 from memdiag.facts import FactSet
 from memdiag.sources import build_catalog
 
@@ -78,7 +78,7 @@ def test_second_load_builds_from_recipes_and_fires_the_same(tmp_path, registry, 
     first = _load(registry, path)
     _set_file(cache)
     calls = _count_compiles(monkeypatch)
-    monkeypatch.setattr(ruleset, "_parse_yaml", lambda *a: pytest.fail("YAML parsed despite the cache"))
+    monkeypatch.setattr(rulepacks, "_parse_yaml", lambda *a: pytest.fail("YAML parsed despite the cache"))
     second = _load(registry, path)
     assert calls == []  # nothing analysed: the condition is built from its recipe, the rest when used
     a, b = _fire(registry, first.get("big")), _fire(registry, second.get("big"))
@@ -135,8 +135,8 @@ def test_a_new_rule_pack_adds_its_texts(tmp_path, registry, cache, monkeypatch):
     two.write_text(RULES.replace("id: big", "id: other").replace("{severity}", "again"))
     both = [(str(one), "one"), (str(two), "two")]
     parsed = []
-    real_parse = ruleset._parse_yaml
-    monkeypatch.setattr(ruleset, "_parse_yaml", lambda text, p: parsed.append(p) or real_parse(text, p))
+    real_parse = rulepacks._parse_yaml
+    monkeypatch.setattr(rulepacks, "_parse_yaml", lambda text, p: parsed.append(p) or real_parse(text, p))
     ruleset.load(both, build_catalog(registry.sources))
     assert parsed == [str(two)]  # one.yaml's validated data came from its own cache file
     calls = _count_compiles(monkeypatch)
@@ -269,14 +269,14 @@ def test_cache_files_others_can_write_are_not_trusted(tmp_path, registry, cache,
     assert sorted(f.suffix for f in files) == [".json", ".marshal"]  # the validated pack, the rule set
     for f in files:
         f.chmod(0o666)
-    monkeypatch.setattr(ruleset, "_parse_yaml", lambda *a: pytest.fail("YAML not parsed again"))
+    monkeypatch.setattr(rulepacks, "_parse_yaml", lambda *a: pytest.fail("YAML not parsed again"))
     with pytest.raises(pytest.fail.Exception):
         _load(registry, path)
     monkeypatch.undo()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     for f in cache.iterdir():
         f.chmod(0o644)
-    monkeypatch.setattr(ruleset, "_parse_yaml", lambda *a: pytest.fail("YAML parsed despite the cache"))
+    monkeypatch.setattr(rulepacks, "_parse_yaml", lambda *a: pytest.fail("YAML parsed despite the cache"))
     calls = _count_compiles(monkeypatch)
     _load(registry, path)
     assert calls == []
@@ -289,8 +289,8 @@ def test_cache_files_of_another_user_are_not_read(tmp_path, registry, cache, mon
     real_uid = os.geteuid()
     monkeypatch.setattr(os, "geteuid", lambda: real_uid + 1)  # every cache file is someone else's now
     parsed = []
-    real_parse = ruleset._parse_yaml
-    monkeypatch.setattr(ruleset, "_parse_yaml", lambda text, p: parsed.append(p) or real_parse(text, p))
+    real_parse = rulepacks._parse_yaml
+    monkeypatch.setattr(rulepacks, "_parse_yaml", lambda text, p: parsed.append(p) or real_parse(text, p))
     calls = _count_compiles(monkeypatch)
     rs = _load(registry, path)
     assert parsed == [str(path)] and len(calls) == 4 and rs.problems == []
@@ -307,7 +307,7 @@ def test_cache_files_are_private_whatever_the_umask(tmp_path, registry, cache, m
     finally:
         os.umask(old)
     assert {f.stat().st_mode & 0o777 for f in cache.iterdir()} == {0o600}
-    monkeypatch.setattr(ruleset, "_parse_yaml", lambda *a: pytest.fail("YAML parsed despite the cache"))
+    monkeypatch.setattr(rulepacks, "_parse_yaml", lambda *a: pytest.fail("YAML parsed despite the cache"))
     _load(registry, path)
 
 
@@ -449,11 +449,11 @@ def test_overrides_texts_and_the_site_file_come_from_the_caches(tmp_path, regist
     first = load()
     assert [f for f in cache.iterdir() if f.name.startswith("ov-") and f.suffix == ".marshal"]
     calls = _count_compiles(monkeypatch)
-    real_parse = ruleset._parse_yaml
-    monkeypatch.setattr(ruleset, "_parse_yaml", lambda *a: pytest.fail("YAML parsed despite the cache"))
+    real_parse = rulepacks._parse_yaml
+    monkeypatch.setattr(rulepacks, "_parse_yaml", lambda *a: pytest.fail("YAML parsed despite the cache"))
     second = load()
     assert calls == []
-    monkeypatch.setattr(ruleset, "_parse_yaml", real_parse)
+    monkeypatch.setattr(rulepacks, "_parse_yaml", real_parse)
     for rs in (first, second):
         rule = rs.get("big")
         assert rule.severity.steps[0][1].names == {"meminfo.MemTotal", "params.big"}

@@ -11,7 +11,8 @@ import sys
 
 from testkit import REPO
 
-MINE = ("memdiag.expr", "memdiag.expr_analysis", "memdiag.ruleset", "memdiag.overrides", "memdiag.rulecmds")
+MINE = ("memdiag.expr", "memdiag.expr_analysis", "memdiag.ruleset", "memdiag.rulepacks", "memdiag.overrides",
+        "memdiag.rulecmds")
 FORBIDDEN = ("ast", "_ast", "json", "typing")
 
 #: Runs ``memdiag run`` in-process, recording every import statement the rule modules execute

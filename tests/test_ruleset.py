@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from memdiag import ruleset
+from memdiag import rulepacks, ruleset
 from memdiag.errors import UsageError
 from memdiag.sources import build_catalog
 
@@ -117,11 +117,11 @@ def test_validated_packs_are_cached_and_reused(tmp_path, registry, monkeypatch):
     path.write_text(GOOD)
     data, problems = ruleset.read_pack(str(path))
     assert problems == [] and list((tmp_path / "cache" / "memdiag" / "rules").glob("*.json"))
-    monkeypatch.setattr(ruleset, "_parse_yaml", lambda *a: pytest.fail("YAML parsed despite the cache"))
+    monkeypatch.setattr(rulepacks, "_parse_yaml", lambda *a: pytest.fail("YAML parsed despite the cache"))
     again, _ = ruleset.read_pack(str(path))
     assert again == data
     path.write_text(GOOD.replace("A rule", "Changed"))  # new content: parsed again
-    monkeypatch.setattr(ruleset, "_parse_yaml", lambda *a: {"rules": []})
+    monkeypatch.setattr(rulepacks, "_parse_yaml", lambda *a: {"rules": []})
     assert ruleset.read_pack(str(path))[0] == {"rules": []}
 
 
@@ -158,3 +158,12 @@ def test_find_site_file_without_importing_overrides(monkeypatch, tmp_path):
         ruleset.find_site_file()
     with pytest.raises(UsageError, match=r"overrides file not found \(named by --overrides\)"):
         ruleset.find_site_file(str(tmp_path / "missing.yaml"))
+
+
+def test_the_pack_readers_names_are_still_read_through_ruleset():
+    """YAML, the schema and cache writing live in memdiag.rulepacks (imported only when a rule
+    file must be read from its text); their old names in memdiag.ruleset still answer."""
+    for name in ruleset._IN_RULEPACKS:
+        assert getattr(ruleset, name) is getattr(rulepacks, name)
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        ruleset.nothing_here  # noqa: B018
