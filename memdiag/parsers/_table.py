@@ -8,11 +8,21 @@ blank in the middle of the row), each wanted column is taken by its position und
 
 from __future__ import annotations
 
-import re
-
 from memdiag.facts import _Frozen
 
-_FIELD = re.compile(r"\S+")
+
+def fields(line: str) -> list[tuple[int, int, str]]:
+    r"""(start, end, text) of each run of non-blanks, as ``re.finditer(r"\S+", line)`` finds them.
+
+    str.split splits on the same blanks (str.isspace is \s); each field is then found from the
+    end of the one before: only blanks lie in between, so the first hit is the field itself.
+    """
+    out, at = [], 0
+    for word in line.split():
+        at = line.find(word, at)
+        out.append((at, at + len(word), word))
+        at += len(word)
+    return out
 
 
 class Header(_Frozen):
@@ -38,9 +48,9 @@ class Header(_Frozen):
 
 def header(line: str, wide_names: tuple[str, ...]) -> Header:
     spans, names = [], []
-    for m in _FIELD.finditer(line):
-        spans.append(m.span())
-        names.append(m.group().upper())
+    for start, end, word in fields(line):
+        spans.append((start, end))
+        names.append(word.upper())
     wide = next((i for i, n in enumerate(names) if n in wide_names), None)
     return Header(names, spans, wide)
 
@@ -48,16 +58,16 @@ def header(line: str, wide_names: tuple[str, ...]) -> Header:
 def split_row(h: Header, line: str) -> list[str] | None:
     """The row's values, one per header column; ``None`` when they cannot be told apart."""
     n = len(h.names)
-    fields = line.split()  # the same fields as _FIELD finds: both split on str.isspace()
-    if len(fields) == n:
-        return fields
-    found = list(_FIELD.finditer(line))
-    if len(found) > n and h.wide is not None:
+    words = line.split()
+    if len(words) == n:
+        return words
+    if len(words) > n and h.wide is not None:
+        found = fields(line)
         right = n - h.wide - 1
-        head = [m.group() for m in found[: h.wide]]
-        tail = [m.group() for m in found[len(found) - right :]] if right else []
+        head = words[: h.wide]
+        tail = words[len(words) - right :] if right else []
         middle = found[h.wide : len(found) - right]
-        return head + [line[middle[0].start() : middle[-1].end()]] + tail
+        return head + [line[middle[0][0] : middle[-1][1]]] + tail
     return None
 
 
@@ -65,10 +75,10 @@ def by_position(h: Header, line: str, col: int) -> str | None:
     """The field of ``line`` lying under header column ``col``: the one overlapping it most."""
     start, end = h.spans[col]
     best, best_overlap = None, 0
-    for m in _FIELD.finditer(line):
-        overlap = min(end, m.end()) - max(start, m.start())
+    for f_start, f_end, word in fields(line):
+        overlap = min(end, f_end) - max(start, f_start)
         if overlap > best_overlap:
-            best, best_overlap = m.group(), overlap
+            best, best_overlap = word, overlap
     return best
 
 

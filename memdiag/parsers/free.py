@@ -17,14 +17,14 @@ unless ``--si`` is on the command line, as procps prints them).
 
 from __future__ import annotations
 
-import re
-
 from memdiag.facts import _Record
 from memdiag.parsers import ParseError, command_line, content_lines
 
 _BIN = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 _DEC = {"b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
-_VALUE = re.compile(r"^(\d+(?:[.,]\d+)?)([BKMGTP]i?)?$", re.IGNORECASE)
+#: What [BKMGTP] and i match with re.IGNORECASE: the case folds add the Kelvin sign, İ and ı.
+_UNIT_LETTERS = "BKMGTPbkmgtp\u212a"
+_I_LETTERS = "iI\u0130\u0131"
 _LONG_UNITS = {
     "--bytes": "b", "--kibi": "k", "--mebi": "m", "--gibi": "g", "--tebi": "t", "--pebi": "p",
     "--kilo": "k", "--mega": "m", "--giga": "g", "--tera": "t", "--peta": "p",
@@ -62,6 +62,27 @@ class FreeOutput(_Record):
         self.swap_free = swap_free
         self.layout = layout
         self.unit_assumed = unit_assumed
+
+
+def split_value(token: str) -> tuple[str, str] | None:
+    r"""(number, unit) as ``^(\d+(?:[.,]\d+)?)([BKMGTP]i?)?$`` with re.IGNORECASE reads
+    ``token`` (the unit "" when there is none), in str code: compiling the pattern cost ~0.1 ms
+    of every run. \d is str.isdecimal; ``$`` also matches before a last newline."""
+    body = token[:-1] if token[-1:] == "\n" else token
+    cut = len(body)
+    if cut > 1 and body[-1] in _I_LETTERS and body[-2] in _UNIT_LETTERS:
+        cut -= 2
+    elif cut and body[-1] in _UNIT_LETTERS:
+        cut -= 1
+    number = body[:cut]
+    if not number.isdecimal():
+        for sep in ".,":
+            whole, found, fraction = number.partition(sep)
+            if found and whole.isdecimal() and fraction.isdecimal():
+                break
+        else:
+            return None
+    return number, body[cut:]
 
 
 def _units(cmd: str | None) -> tuple[str, bool, bool]:
@@ -107,13 +128,13 @@ def parse_free(text: str, origin: str) -> FreeOutput:
 
     def size(token: str) -> int:
         nonlocal plain, suffixed
-        m = _VALUE.match(token)
-        if not m:
+        parts = split_value(token)
+        if parts is None:
             raise ParseError(origin, f"free: not a size: {token[:30]!r}")
-        if len(m.group(1)) > 24:  # no memory size has that many digits; float() would say inf
+        if len(parts[0]) > 24:  # no memory size has that many digits; float() would say inf
             raise ParseError(origin, f"free: not a plausible size: {token[:30]!r}")
-        number = float(m.group(1).replace(",", "."))
-        suffix = (m.group(2) or "").lower()
+        number = float(parts[0].replace(",", "."))
+        suffix = parts[1].lower()
         if not suffix:
             plain = True
             return int(round(number * scale))

@@ -10,7 +10,7 @@ Thread rows of ``ps auxm`` (PID ``-``) are skipped.
 from __future__ import annotations
 
 from memdiag.facts import _Record
-from memdiag.parsers import ParseError, PROMPT_RE, content_lines
+from memdiag.parsers import ParseError, content_lines, prompt
 from memdiag.parsers._table import command_name, header, pick
 
 _COMMAND_COLUMNS = ("COMMAND", "CMD", "COMM", "ARGS", "UCOMM", "UCMD")
@@ -41,7 +41,7 @@ def parse_ps(text: str, origin: str) -> list[PsProcess]:
     for line in lines[at + 1 :]:
         if not line.strip():
             continue
-        if PROMPT_RE.match(line) and not line.lstrip()[:1].isdigit() and procs:
+        if procs and prompt(line) is not None and not line.lstrip()[:1].isdigit():
             break  # the next pasted command
         values = pick(hdr, line, wanted)
         got = dict(zip(wanted, values or []))

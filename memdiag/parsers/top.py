@@ -17,7 +17,7 @@ several iterations (``top -b -n2``) the last one is used: it is the most recent.
 from __future__ import annotations
 
 from memdiag.facts import _Record
-from memdiag.parsers import LazyPattern, ParseError, PROMPT_RE, content_lines
+from memdiag.parsers import LazyPattern, ParseError, content_lines, prompt
 from memdiag.parsers._table import Header, command_name, header, pick
 from memdiag.units import KIB, UnitError, parse_size
 
@@ -143,7 +143,7 @@ def _processes(lines: list[str], begin: int, out: TopOutput, origin: str) -> Non
         line = lines[lineno]
         if not line.strip():
             continue
-        if _CLOCK.match(line) or PROMPT_RE.match(line) and not line.lstrip()[:1].isdigit():
+        if _CLOCK.match(line) or prompt(line) is not None and not line.lstrip()[:1].isdigit():
             break  # next iteration or next pasted command
         if "PID" in line.split():
             continue  # a repeated header
