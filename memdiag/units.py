@@ -7,8 +7,6 @@ bytes back into text people read.
 
 from __future__ import annotations
 
-import re
-
 KIB = 1024
 MIB = KIB * 1024
 GIB = MIB * 1024
@@ -28,7 +26,23 @@ _SUFFIX = {
 
 _INF = float("inf")
 
-_SIZE_RE = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _split_size(text: str) -> tuple[str, str] | None:
+    r"""(number, unit) as ``^\s*([+-]?\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$`` reads ``text``, in str
+    code: compiling that pattern cost ~0.15 ms of every run. \s is str.isspace, as strip()'s
+    blanks, and \d str.isdecimal (non-ASCII digits too, which float() reads); the unit is ASCII
+    letters only."""
+    text = text.strip()
+    body = text.rstrip(_LETTERS)
+    unit = text[len(body):]
+    number = body.rstrip()
+    digits = number[1:] if number[:1] in ("+", "-") else number
+    whole, dot, fraction = digits.partition(".")
+    if not whole.isdecimal() or dot and not fraction.isdecimal():
+        return None
+    return number, unit
 
 
 class UnitError(ValueError):
@@ -40,12 +54,13 @@ def parse_size(text: str, default_unit: str = "") -> int:
 
     ``default_unit`` applies when the text carries no unit (``top`` prints KiB without one).
     """
-    m = _SIZE_RE.match(text)
-    if not m:
+    parts = _split_size(text)
+    if parts is None:
         raise UnitError(f"not a size: {text!r}")
-    number, unit = m.group(1), (m.group(2) or default_unit).lower()
+    number, written = parts
+    unit = (written or default_unit).lower()
     if unit not in _SUFFIX:
-        raise UnitError(f"unknown unit {m.group(2)!r} in {text!r}")
+        raise UnitError(f"unknown unit {written!r} in {text!r}")
     value = float(number) * _SUFFIX[unit]
     if not -_INF < value < _INF:  # what math.isfinite says (NaN too), without loading math (~0.3 ms)
         raise UnitError(f"not a finite size: {text!r}")
