@@ -15,7 +15,6 @@ import time
 from memdiag.evidence import Evidence, Unreadable, decode
 from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
-from memdiag.parsers import LazyPattern
 from memdiag.sources import Source, spec
 from memdiag.units import UnitError, parse_size
 
@@ -58,8 +57,59 @@ FACTS = (
     spec("ram.memtotal_gap_ratio", "ratio", "ram.memtotal_gap_bytes as a share of ram.installed_bytes."),
 )
 
-_BOOT = LazyPattern(r"Memory: ([0-9]+)K/([0-9]+)K available(?:.*?([0-9]+)K reserved)?")
-_DMESG_CRASH = LazyPattern(r"Reserving ([0-9]+)MB of memory at [0-9]+MB for crashkernel")
+# The two boot lines are read by str code, as the patterns in the docstrings would read them:
+# compiling those cost ~0.1 ms of every run. [0-9] is ASCII digits only (not str.isdigit).
+
+
+def _digits_then(line: str, at: int, label: str) -> int:
+    """Where the ASCII digits starting at ``at`` end, when there is at least one and ``label``
+    follows them; -1 otherwise (a run of [0-9]+ ends only where a non-digit comes)."""
+    end = at
+    while end < len(line) and "0" <= line[end] <= "9":
+        end += 1
+    return end if end > at and line.startswith(label, end) else -1
+
+
+def boot_memory(line: str) -> tuple[str, str, str | None] | None:
+    r"""(available, total, reserved or None) from the first match of
+    ``Memory: ([0-9]+)K/([0-9]+)K available(?:.*?([0-9]+)K reserved)?`` in ``line``."""
+    start = line.find("Memory: ")
+    while start >= 0:
+        a = start + 8
+        b = _digits_then(line, a, "K/")
+        c = _digits_then(line, b + 2, "K available") if b >= 0 else -1
+        if c >= 0:
+            return line[a:b], line[b + 2:c], _reserved(line, c + 11)
+        start = line.find("Memory: ", start + 1)
+    return None
+
+
+def _reserved(line: str, after: int) -> str | None:
+    """``(?:.*?([0-9]+)K reserved)?`` from ``after``: the first "K reserved" digits lead, on the
+    same line (``.`` stops at a newline); the digits as far back as ``after``."""
+    stop = line.find("\n", after)
+    stop = len(line) if stop < 0 else stop
+    at = line.find("K reserved", after)
+    while 0 <= at < stop:
+        start = at
+        while start > after and "0" <= line[start - 1] <= "9":
+            start -= 1
+        if start < at:
+            return line[start:at]
+        at = line.find("K reserved", at + 1)
+    return None
+
+
+def crash_reservation(line: str) -> str | None:
+    r"""The MB of the first match of ``Reserving ([0-9]+)MB of memory at [0-9]+MB for crashkernel``."""
+    start = line.find("Reserving ")
+    while start >= 0:
+        a = start + 10
+        b = _digits_then(line, a, "MB of memory at ")
+        if b >= 0 and _digits_then(line, b + 16, "MB for crashkernel") >= 0:
+            return line[a:b]
+        start = line.find("Reserving ", start + 1)
+    return None
 
 
 class RamSource(Source):
@@ -134,9 +184,9 @@ class RamSource(Source):
         try:
             for line in lines:
                 if boot is None and "Memory: " in line:
-                    boot = _BOOT.search(line)
+                    boot = boot_memory(line)
                 if crash is None and "crashkernel" in line:
-                    crash = _DMESG_CRASH.search(line)
+                    crash = crash_reservation(line)
                 if boot is not None and crash is not None:
                     break
         except Unreadable as exc:  # what was read before the bad part still counts
@@ -145,13 +195,14 @@ class RamSource(Source):
             close = getattr(lines, "close", None)
             if close is not None:
                 close()  # a stream stopped early gives its file back now
-        total = digits(boot.group(2)) if boot else None
+        _, total_k, reserved_k = boot or (None, None, None)
+        total = digits(total_k) if total_k else None
         if total is not None:
             out.set("ram.boot_total_bytes", total * 1024, origin)
-            reserved = digits(boot.group(3) or "")
+            reserved = digits(reserved_k or "")
             if reserved is not None:
                 out.set("ram.boot_reserved_bytes", reserved * 1024, origin)
-        size = digits(crash.group(1)) if crash else None
+        size = digits(crash) if crash else None
         if size is not None:
             out.set("ram.crashkernel_bytes", size * 1024 * 1024, origin)
 
