@@ -515,9 +515,10 @@ class _RuleCache:
         found = build(text, recipe, lazy=lazy)
         if found is None:  # the builder refuses a recipe of the analyser's: compile as without a cache
             return compile_template(text) if template else compile_expr(text)
-        # The node marshalled: a load unpacks it only to build it (the condition, or a text
-        # whose rule fired), not the message and ladders of every rule.
-        self.used[kind][text] = (marshal.dumps(recipe[0]), *recipe[1:])
+        # A text built only when used keeps its node marshalled: a load unpacks it only to build
+        # it (a rule that fired), not the message and ladders of every rule. A condition, which
+        # every load builds, keeps it as is: one marshal.loads of the file, not one each.
+        self.used[kind][text] = (marshal.dumps(recipe[0]), *recipe[1:]) if lazy else recipe
         self.changed = True
         return found
 

@@ -480,3 +480,22 @@ def test_rule_files_go_as_os_walk_does(tmp_path):
         expected += [os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith((".yaml", ".yml"))]
     assert ruleset.rule_files(str(root)) == expected
     assert ruleset.rule_files(str(root / "b.yaml")) == [str(root / "b.yaml")]
+
+
+def test_conditions_are_kept_ready_to_build_and_the_rest_packed(tmp_path, registry, cache, monkeypatch):
+    """The rule set's cache keeps a condition's recipe node as is (every load builds it) and the
+    nodes of texts built only when used marshalled; either form builds the rule the same."""
+    path = tmp_path / "r.yaml"
+    path.write_text(RULES)
+    cold = _load(registry, path, use_cache=False)
+    _load(registry, path)
+    kept = ruleset._read_marshal(str(_set_file(cache)))
+    assert type(kept["expr"]["meminfo.MemTotal > params.big"][0]) is tuple
+    assert type(kept["expr"]["meminfo.MemTotal > params.huge"][0]) is bytes
+    assert type(kept["template"]["MemTotal is {meminfo.MemTotal|bytes}, {severity}"][0]) is bytes
+    calls = _count_compiles(monkeypatch)
+    warm = _load(registry, path)
+    assert calls == []
+    for total in (8 << 30, 100 << 30, 512 << 20):
+        a, b = _fire(registry, cold.get("big"), total), _fire(registry, warm.get("big"), total)
+        assert (a.state, a.finding) == (b.state, b.finding)
