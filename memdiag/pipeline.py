@@ -112,10 +112,8 @@ def load_rules(registry: Registry, extra_paths: Iterable[str] = (), params: dict
 
     A new rule set every call: rules carry their params in force, so two diagnoses never share
     one (validated packs come from the on-disk cache, which keeps this cheap)."""
-    from memdiag.overrides import find_site_file
-
     packs = list(registry.rule_packs) + [(p, "--rules") for p in extra_paths]
-    site = find_site_file(site_file) if use_site else None
+    site = ruleset.find_site_file(site_file) if use_site else None
     return ruleset.load(packs, catalog(registry), overrides=params, use_cache=use_cache, site=site)
 
 

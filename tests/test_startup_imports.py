@@ -22,6 +22,7 @@ from testkit import REPO, SEED
 UNNEEDED = ("typing", "dataclasses", "inspect", "textwrap", "tempfile", "shutil", "ast", "json", "yaml",
             "jsonschema", "importlib.metadata", "pluggy", "_hashlib", "ssl", "http", "socket", "sqlite3",
             "email", "asyncio", "urllib.request", "weakref", "argparse", "gettext", "locale", "math",
+            "memdiag.overrides", "fnmatch",
             "memdiag.expr_analysis", "memdiag.rulepacks",
             *registry.DEFERRED)
 
