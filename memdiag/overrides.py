@@ -34,8 +34,6 @@ if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
 
     from memdiag.ruleset import _RuleCache
 
-SITE_FILE = "/etc/memdiag/overrides.yaml"  # memdiag.ruleset.SITE_FILE, for find_site_file here
-ENV_VAR = "MEMDIAG_OVERRIDES"  # memdiag.ruleset.SITE_ENV_VAR
 SITE_LAYER = "site overrides"
 FILE_LIMIT = 1 << 20
 
@@ -126,16 +124,6 @@ class Tuning(_Record):
 
 
 # -- the site file ----------------------------------------------------------------------------
-
-def find_site_file(explicit: str | None = None) -> str | None:
-    """``--overrides FILE``, else ``$MEMDIAG_OVERRIDES``, else /etc/memdiag/overrides.yaml if present
-    (:data:`SITE_FILE`); see :func:`memdiag.ruleset.find_site_file`, which loading rules uses.
-
-    A file named explicitly (option or variable) must exist; an empty value means none."""
-    from memdiag.ruleset import find_site_file as find
-
-    return find(explicit, SITE_FILE)
-
 
 def _schema() -> dict:
     import json

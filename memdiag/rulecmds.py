@@ -35,11 +35,11 @@ def run(args: argparse.Namespace, reg) -> int:
 def _load(args, reg, *, only_targets: bool, use_cache: bool = True, tuned: bool = True):
     """Rules of ``args.targets`` (when ``only_targets`` and some are given), else every loaded
     rule; ``tuned`` applies the site overrides file and ``--param`` on top of the packs."""
-    from memdiag import overrides, pipeline, ruleset
+    from memdiag import pipeline, ruleset
     from memdiag.ruleset import parse_param_args
 
     if only_targets and args.targets:
-        site = overrides.find_site_file(args.overrides) if tuned and args.overrides is not None else None
+        site = ruleset.find_site_file(args.overrides) if tuned and args.overrides is not None else None
         return ruleset.load([(t, "--rules") for t in args.targets], pipeline.catalog(reg), use_cache=use_cache,
                             site=site)
     return pipeline.load_rules(reg, args.rules, parse_param_args(args.param) if tuned else None,

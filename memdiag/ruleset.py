@@ -279,8 +279,8 @@ SITE_FILE = "/etc/memdiag/overrides.yaml"
 SITE_ENV_VAR = "MEMDIAG_OVERRIDES"
 
 
-def find_site_file(explicit: str | None = None, default: str | None = None) -> str | None:
-    """``--overrides FILE``, else ``$MEMDIAG_OVERRIDES``, else ``default`` (SITE_FILE) if present.
+def find_site_file(explicit: str | None = None) -> str | None:
+    """``--overrides FILE``, else ``$MEMDIAG_OVERRIDES``, else :data:`SITE_FILE` if present.
 
     A file named explicitly (option or variable) must exist; an empty value means none. Here
     rather than in memdiag.overrides, which a run without a site file does not import."""
@@ -292,9 +292,7 @@ def find_site_file(explicit: str | None = None, default: str | None = None) -> s
         if not os.path.isfile(named):
             raise UsageError(f"overrides file not found (named by {how})", path=named)
         return named
-    if default is None:
-        default = SITE_FILE
-    return default if os.path.isfile(default) else None
+    return SITE_FILE if os.path.isfile(SITE_FILE) else None
 
 
 def _cache_dir() -> str:

@@ -135,15 +135,15 @@ def test_yaml_aliases_are_refused_before_they_expand(tmp_path, registry):
 
 
 def test_find_site_file_without_importing_overrides(monkeypatch, tmp_path):
-    """The rule loader finds the site overrides file itself (memdiag.overrides, which only a
-    run with one needs, keeps find_site_file with its own SITE_FILE for callers of old)."""
+    """The rule loader finds the site overrides file itself: memdiag.overrides is imported only
+    by a run that has one."""
     etc = tmp_path / "overrides.yaml"
     etc.write_text("rules: {}\n")
     named = tmp_path / "named.yaml"
     named.write_text("rules: {}\n")
     monkeypatch.delenv(ruleset.SITE_ENV_VAR, raising=False)
-    assert ruleset.find_site_file(None, str(etc)) == str(etc)
-    assert ruleset.find_site_file(None, str(tmp_path / "absent.yaml")) is None
+    monkeypatch.setattr(ruleset, "SITE_FILE", str(tmp_path / "absent.yaml"))
+    assert ruleset.find_site_file(None) is None
     monkeypatch.setattr(ruleset, "SITE_FILE", str(etc))
     assert ruleset.find_site_file() == str(etc)
     assert ruleset.find_site_file(str(named)) == str(named)

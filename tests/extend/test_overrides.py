@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from memdiag import overrides
+from memdiag import ruleset
 from memdiag.errors import UsageError
 
 from .helpers import captured_folder, finding, rule_states, validate_document, write
@@ -178,16 +178,16 @@ def test_site_file_is_found_through_the_environment_and_can_be_turned_off(memdia
 
 def test_etc_site_file_is_the_default(monkeypatch, tmp_path):
     etc = write(tmp_path / "overrides.yaml", "rules: {}\n")
-    monkeypatch.setattr(overrides, "SITE_FILE", str(etc))
-    monkeypatch.delenv(overrides.ENV_VAR, raising=False)
-    assert overrides.find_site_file(None) == str(etc)
-    monkeypatch.setenv(overrides.ENV_VAR, "")
-    assert overrides.find_site_file(None) is None
-    monkeypatch.setattr(overrides, "SITE_FILE", str(tmp_path / "absent.yaml"))
-    monkeypatch.delenv(overrides.ENV_VAR)
-    assert overrides.find_site_file(None) is None
+    monkeypatch.setattr(ruleset, "SITE_FILE", str(etc))
+    monkeypatch.delenv(ruleset.SITE_ENV_VAR, raising=False)
+    assert ruleset.find_site_file(None) == str(etc)
+    monkeypatch.setenv(ruleset.SITE_ENV_VAR, "")
+    assert ruleset.find_site_file(None) is None
+    monkeypatch.setattr(ruleset, "SITE_FILE", str(tmp_path / "absent.yaml"))
+    monkeypatch.delenv(ruleset.SITE_ENV_VAR)
+    assert ruleset.find_site_file(None) is None
     with pytest.raises(UsageError):
-        overrides.find_site_file(str(tmp_path / "absent.yaml"))
+        ruleset.find_site_file(str(tmp_path / "absent.yaml"))
 
 
 @pytest.mark.parametrize("text, line, message", [

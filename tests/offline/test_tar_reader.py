@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-import zlib
 from pathlib import Path
 
 import pytest
