@@ -151,7 +151,9 @@ class _Pending:
 
 class _Table(dict):
     """name -> registration (sinks, formats, commands). A deferred built-in's names are in it
-    from the start; reading one of their values imports that built-in (:meth:`Registry.resolve`)."""
+    from the start; reading one of their values (``[]``, get, items, values, copy) imports that
+    built-in (:meth:`Registry.resolve`). A copy made below the mapping methods (``dict(t)``,
+    ``{**t}``) would hold the placeholders: memdiag makes none."""
 
     __slots__ = ("_registry",)
 
@@ -223,16 +225,16 @@ class Registry(_Record):
             hooks, info.error = [], _one_line(exc)
         info.load_seconds = time.perf_counter() - started
         staged: list[tuple[str, Any]] = []
-        hook = ""
-        try:
-            for hook, function in hooks:
-                function(register=_stage(hook, staged))
-            hook = ""
-            got = {kind: tuple(_key(kind, v) for k, v in staged if k == kind) for kind, _ in staged}
-            if got != DEFERRED[module] and not info.error:
-                raise _Invalid(f"registered {got}, not what memdiag expects of it ({DEFERRED[module]})")
-        except Exception as exc:
-            info.error = str(exc) if isinstance(exc, _Invalid) else f"{hook} raised {_one_line(exc)}"
+        if not info.error:
+            try:
+                staged = _registrations(hooks)
+                got: dict[str, tuple[str, ...]] = {}
+                for kind, value in staged:
+                    got[kind] = got.get(kind, ()) + (_key(kind, value),)
+                if got != DEFERRED[module]:
+                    raise _Invalid(f"registered {got}, not what memdiag expects of it ({DEFERRED[module]})")
+            except _Invalid as exc:
+                info.error = str(exc)
         for kind, names in DEFERRED[module].items():
             for name in names:
                 dict.pop(getattr(self, kind), name, None)
@@ -543,18 +545,15 @@ def _collect(pm: Any, reg: Registry, loaded: list[tuple[PluginInfo, Any, list[tu
         for kind, names in info.provides.items():
             taken[kind].update(dict.fromkeys(names, info.name))
     for info, plugin, hooks in loaded:
-        staged: list[tuple[str, Any]] = []
-        hook = ""
         try:
-            for hook, function in hooks:
-                function(register=_stage(hook, staged))
+            staged = _registrations(hooks)
             clash = _clash(staged, taken)
             if clash:
                 raise _Invalid(clash)
         except Exception as exc:
             if info.origin != "builtin":
                 pm.unregister(plugin)
-            fail(info, str(exc) if isinstance(exc, _Invalid) else f"{hook} raised {_one_line(exc)}", exc)
+            fail(info, str(exc), exc)
             continue
         for kind, value in staged:
             key = _key(kind, value)
@@ -569,6 +568,20 @@ def _collect(pm: Any, reg: Registry, loaded: list[tuple[PluginInfo, Any, list[tu
                 reg.inputs.append(value)
             else:
                 getattr(reg, kind)[value[0]] = value[1]
+
+
+def _registrations(hooks: list[tuple[str, Callable]]) -> list[tuple[str, Any]]:
+    """What a plugin's hook functions register, as (kind, value), checked (:func:`_stage`).
+    Raises _Invalid, naming the hook when one raised."""
+    staged: list[tuple[str, Any]] = []
+    for hook, function in hooks:
+        try:
+            function(register=_stage(hook, staged))
+        except _Invalid:
+            raise
+        except Exception as exc:
+            raise _Invalid(f"{hook} raised {_one_line(exc)}") from exc
+    return staged
 
 
 def _key(kind: str, value: Any) -> str:
