@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import re
 import sys
 
 from memdiag import __version__
@@ -45,7 +44,7 @@ from memdiag.errors import UsageError
 from memdiag.expr import (Expr, ExprError, Template, compile_expr, compile_template, expr_from_recipe,
                           expr_recipe, template_from_recipe, template_recipe)
 from memdiag.facts import Catalog, _Frozen, _Record, _set
-from memdiag.units import UnitError, parse_size
+from memdiag.units import UnitError, _split_size, parse_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
@@ -67,7 +66,11 @@ def sha256_hex(data: bytes) -> str:
     return _sha256(data).hexdigest()
 
 
-_SIZE_TEXT = re.compile(r"^\s*\d+(\.\d+)?\s*[A-Za-z]+\s*$")
+# Text patterns here are str code: importing re (and enum with it) cost ~3 ms of every start-up.
+def _is_size_text(text: str) -> bool:
+    r"""Does ``text`` read as ``^\s*\d+(\.\d+)?\s*[A-Za-z]+\s*$``: a size with a unit, no sign?"""
+    parts = _split_size(text)
+    return parts is not None and parts[1] != "" and parts[0][:1] not in ("+", "-")
 
 
 # Classes written out rather than made with @dataclass: see memdiag.facts (start-up cost).
@@ -231,17 +234,26 @@ def __getattr__(name: str) -> Any:
 # -- versions ---------------------------------------------------------------------------------
 
 def _vtuple(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
+    r"""The first three runs of ``\d`` (any Unicode decimal digit, which int() reads) as numbers."""
+    runs = "".join(c if c.isdecimal() else " " for c in text).split()
+    return tuple(int(x) for x in runs[:3])
+
+
+#: The operators of a requirement's clause, longest first where one begins another.
+_OPS = (">=", "<=", "==", ">", "<")
 
 
 def satisfies(requirement: str, version: str = __version__) -> bool:
     """Does ``version`` meet ``requirement`` such as ``>=0.2, <2``?"""
     have = _vtuple(version)
     for clause in requirement.split(","):
-        m = re.match(r"\s*(>=|>|==|<=|<)?\s*([\d.]+)\s*$", clause)
-        if not m:
+        # as ``\s*(>=|>|==|<=|<)?\s*([\d.]+)\s*$`` reads it: \s is what strip() removes
+        clause = clause.strip()
+        op = next((o for o in _OPS if clause.startswith(o)), "")
+        number = clause[len(op):].lstrip()
+        if not number.replace(".", "0").isdecimal():  # one or more of \d and "."
             return False
-        op, want = m.group(1) or ">=", _vtuple(m.group(2))
+        op, want = op or ">=", _vtuple(number)
         pad = max(len(have), len(want))
         h, w = have + (0,) * (pad - len(have)), want + (0,) * (pad - len(want))
         if not {">=": h >= w, ">": h > w, "==": h == w, "<=": h <= w, "<": h < w}[op]:
@@ -255,7 +267,7 @@ def param_value(value: Any) -> Any:
     """Param values from YAML or the command line: sizes with units become bytes."""
     if isinstance(value, str):
         text = value.strip()
-        if _SIZE_TEXT.match(text):
+        if _is_size_text(text):
             try:
                 return parse_size(text)
             except UnitError:
