@@ -9,7 +9,7 @@ caller always gets control back within the deadline, with every result finished 
 
 from __future__ import annotations
 
-import threading
+import _thread  # threading's Thread and Event cost ~1 ms to import and a start-up handshake each
 import time
 
 TYPE_CHECKING = False
@@ -48,22 +48,27 @@ class Outcome:
                 f"not_started={self.not_started!r})")
 
 
-class _Worker(threading.Thread):
-    """Applies ``fn`` from item ``start`` on. ``index`` (items finished) is its progress, read by
+class _Worker:
+    """Applies ``fn`` from item ``start`` on, in a thread of its own (a daemon: the process
+    never waits for one stuck in a read). ``index`` (items finished) is its progress, read by
     the watcher without the lock; finished results wait in ``pending`` and are handed over,
-    under the lock, ``batch`` at a time - or by the watcher, when it abandons this worker."""
+    under the lock, ``batch`` at a time - or by the watcher, when it abandons this worker.
+    ``done`` is held until the worker ends."""
 
     def __init__(self, items: Sequence[Any], start: int, fn: Callable[[Any], Any], sink: _Shared,
                  batch: int) -> None:
-        super().__init__(daemon=True, name="memdiag-bounded")
         self.items, self.index, self.fn, self.sink, self.batch = items, start, fn, sink, batch
         self.delivered = start  # items before this one are handed over
         self.pending: list[tuple[Any, bool, Any]] = []
         self.abandoned = False
-        self.done = threading.Event()
+        self.done = _thread.allocate_lock()
+        self.done.acquire()
+
+    def start(self) -> None:
+        _thread.start_new_thread(self.run, ())
 
     def run(self) -> None:
-        items, fn, sink, batch, pending = self.items, self.fn, self.sink, self.batch, self.pending
+        items, fn, batch, pending = self.items, self.fn, self.batch, self.pending
         append = pending.append
         i, end = self.index, len(items)
         try:
@@ -82,7 +87,7 @@ class _Worker(threading.Thread):
         finally:
             if pending and not self.abandoned:  # a BaseException: keep what was finished
                 self._hand_over()
-            self.done.set()
+            self.done.release()
 
     def _hand_over(self) -> bool:
         """Hand over ``pending``; False when this worker was abandoned meanwhile."""
@@ -98,7 +103,7 @@ class _Worker(threading.Thread):
 
 class _Shared:
     def __init__(self, outcome: Outcome, on_result: Callable[[Any, Any], None] | None = None) -> None:
-        self.lock = threading.Lock()
+        self.lock = _thread.allocate_lock()
         self.outcome = outcome
         self.on_result = on_result
 
@@ -158,7 +163,7 @@ def bounded_map(
         while True:
             remaining = deadline.remaining()
             wait = poll if remaining is None or finishing else min(poll, remaining)
-            if worker.done.wait(wait):
+            if worker.done.acquire(True, wait):
                 return outcome
             now = time.monotonic()
             with shared.lock:  # the worker is not handing over meanwhile

@@ -12,8 +12,8 @@ distinct plugin selection once per process, under a lock.
 
 from __future__ import annotations
 
+import _thread  # threading's locks without its ~1 ms import
 import os
-import threading
 
 from memdiag import document, engine, ruleset, sources
 from memdiag.bounded import Deadline
@@ -54,7 +54,7 @@ class Diagnosis(_Record):
 # -- plugins ----------------------------------------------------------------------------------
 
 _registries: dict[Hashable, tuple[tuple[object, ...], Registry]] = {}
-_registries_lock = threading.Lock()
+_registries_lock = _thread.allocate_lock()
 
 
 def load_registry(*, dirs: Sequence[str] = (), blocked: Iterable[str] = (), allow: Iterable[str] | None = None,

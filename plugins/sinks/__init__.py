@@ -7,8 +7,6 @@ actually used.
 
 from __future__ import annotations
 
-import importlib
-
 from memdiag.hookspecs import hookimpl
 
 #: sink type -> "module:Class" under memdiag.plugins.sinks
@@ -38,7 +36,9 @@ class _LazyFactory:
 
     def __call__(self, name: str, options: dict):
         module, _, cls = self.target.partition(":")
-        mod = importlib.import_module(f"{__name__}.{module}")
+        from memdiag.registry import import_module
+
+        mod = import_module(f"{__name__}.{module}")
         return getattr(mod, cls)(name, options)
 
     def __repr__(self) -> str:
