@@ -8,8 +8,6 @@ the source reading it reports a skipped source in one line instead of a tracebac
 
 from __future__ import annotations
 
-import re
-
 from memdiag.evidence import Unreadable
 
 class LazyPattern:
@@ -29,6 +27,8 @@ class LazyPattern:
     def __getattr__(self, name: str):
         if name.startswith("__") or name == "_args":  # not a pattern's attribute (copy, pickle, ...)
             raise AttributeError(name)
+        import re  # here, not at the top: a plain diagnosis compiles no pattern and imports no re (~3 ms)
+
         compiled = re.compile(*self._args)  # two threads may both compile: the same pattern either way
         for method in self._METHODS:
             setattr(self, method, getattr(compiled, method))

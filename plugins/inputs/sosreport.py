@@ -9,7 +9,6 @@ and date under ``sos_commands/general/``.
 
 from __future__ import annotations
 
-import functools
 import os
 
 from memdiag.plugins.inputs._evidence import ArchiveEvidence, OfflineEvidence
@@ -206,6 +205,9 @@ def is_sosreport_in(tree: Tree, top: str) -> bool:
 def open_sosreport_in(tree: Tree, top: str, *, label: str, shown_as: str) -> ArchiveEvidence:
     """The sosreport under folder ``top`` of an indexed archive, read in place."""
     ev = ArchiveEvidence(tree, top, kind="sosreport", label=label, shown_as=shown_as, commands=COMMANDS)
-    head = functools.partial(ev.head, size=4096)
+
+    def head(rel: str) -> bytes | None:
+        return ev.head(rel, size=4096)
+
     ev.host, ev.captured_at = hostname(head), capture_time(head)
     return ev

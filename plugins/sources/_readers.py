@@ -24,6 +24,35 @@ PAGE = 4096
 ROOT_ONLY = "permission denied (root only)"
 
 
+class Largest:
+    """The ``n`` largest of the items added (tuples that never compare equal), without heapq
+    (a shared library to load: ~0.3 ms of start-up). Items gather until twice ``n`` wait, then
+    are cut back to the ``n`` largest; from then on ``floor``, the smallest kept, turns away
+    what could never rank, so a long scan mostly costs one comparison an item."""
+
+    __slots__ = ("n", "items", "floor")
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.items: list = []
+        self.floor = None  # the n-th largest at the last cut; None until the first
+
+    def add(self, item) -> None:
+        floor = self.floor
+        if floor is not None and item < floor:
+            return
+        items = self.items
+        items.append(item)
+        if len(items) >= 2 * self.n:
+            items.sort(reverse=True)
+            del items[self.n:]
+            self.floor = items[-1]
+
+    def largest(self) -> list:
+        """The kept items, largest first."""
+        return sorted(self.items, reverse=True)[: self.n]
+
+
 def note(out: FactSet, source: str, exc: Unreadable, root_only: bool = True) -> None:
     """Record an unreadable piece of evidence; permission problems get the root-only wording."""
     if exc.kind == "permission":

@@ -16,8 +16,6 @@ Evidence, per driver (../shared/reference/memory-accounting.md §4):
 
 from __future__ import annotations
 
-import re
-
 from memdiag.evidence import Evidence
 from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
@@ -274,7 +272,7 @@ def parse_vmmemctl(raw: str) -> tuple[int | None, int | None]:
     return found.get("target"), found.get("current")
 
 
-_TOOLBOX = LazyPattern(r"^\s*([0-9]+)\s*(MB|MiB)\s*$", re.IGNORECASE | re.MULTILINE)
+_TOOLBOX = LazyPattern(r"(?im)^\s*([0-9]+)\s*(MB|MiB)\s*$")  # flags inline: no re import to spell them
 
 
 def parse_toolbox(raw: str) -> int | None:

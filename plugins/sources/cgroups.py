@@ -12,7 +12,6 @@ page cache fills any cgroup up to its limit and is reclaimed there, which is hea
 from __future__ import annotations
 
 import time
-from collections import deque
 
 from memdiag.evidence import Evidence, Unreadable
 from memdiag.facts import FactSet, _Record
@@ -135,14 +134,16 @@ class CgroupsSource(Source):
 
     def _walk(self, ev: Evidence, out: FactSet, layout: Layout) -> None:
         stop = time.monotonic() + BUDGET_SECONDS
-        queue: deque[tuple[str, int]] = deque([(layout.mount, 0)])
+        queue: list[tuple[str, int]] = [(layout.mount, 0)]  # breadth first: taken from the front
+        taken = 0
         found: list[dict] = []
         complete = True
-        while queue:
+        while taken < len(queue):
             if len(found) >= MAX_CGROUPS or time.monotonic() > stop:
                 complete = False
                 break
-            rel, depth = queue.popleft()
+            rel, depth = queue[taken]
+            taken += 1
             info = read_cgroup(ev, out, self.name, layout, rel, full=False)
             if info is None:
                 continue

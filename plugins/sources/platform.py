@@ -8,7 +8,6 @@ agent processes, paravirtual driver modules); each signal found is listed so a r
 from __future__ import annotations
 
 import os
-from collections import Counter
 
 from memdiag.evidence import Evidence, Unreadable
 from memdiag.facts import FactSet
@@ -55,12 +54,12 @@ class PlatformSource(Source):
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
         self._identity(ev, out)
-        votes: Counter[str] = Counter()
+        votes: dict[str, int] = {}  # kind -> signals for it, in the order first seen
         signals: list[str] = []
         origins: list[str] = []
 
         def vote(kind: str, why: str, origin: str) -> None:
-            votes[kind] += 1
+            votes[kind] = votes.get(kind, 0) + 1
             signals.append(why)
             origins.append(origin)
 
@@ -88,7 +87,7 @@ class PlatformSource(Source):
         cpu_flag = _cpuinfo_hypervisor_flag(ev)
         origin = ", ".join(dict.fromkeys(o for o in origins if o)) or ev.origin("proc/cpuinfo")
         if votes:
-            kind, _ = votes.most_common(1)[0]
+            kind = max(votes, key=votes.__getitem__)  # ties: the first seen, as Counter.most_common
             out.set("platform.hypervisor", kind, origin)
             out.set("platform.virtualized", True, origin)
         elif cpu_flag is True:

@@ -15,7 +15,6 @@ reading thread and abandoned if it hangs; a snapshot's files are read in the sou
 
 from __future__ import annotations
 
-import heapq
 import os
 
 from memdiag.bounded import Deadline, Outcome, bounded_map
@@ -23,6 +22,8 @@ from memdiag.evidence import Evidence, Unreadable
 from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
+
+from memdiag.plugins.sources._readers import Largest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
@@ -142,7 +143,7 @@ class Ranking:
 class _Totals:
     """Running sums over a process scan, and the RANK_N largest by RSS (ties: first seen first)."""
 
-    __slots__ = ("count", "holding", "totals", "has_split", "names", "_heap")
+    __slots__ = ("count", "holding", "totals", "has_split", "names", "_ranked")
 
     def __init__(self) -> None:
         self.count = 0
@@ -150,7 +151,7 @@ class _Totals:
         self.totals = [0, 0, 0, 0, 0]
         self.has_split = False
         self.names: set[str] = set()
-        self._heap: list[tuple[int, int, int, str]] = []  # (rss, -seen, pid, name): smallest on top
+        self._ranked = Largest(RANK_N)  # of (rss, -seen, pid, name)
 
     def add(self, pid: str, parsed: tuple[str, list[int | None]]) -> None:
         name, (rss, anon, file, shmem, swap) = parsed
@@ -173,17 +174,15 @@ class _Totals:
             self.holding += 1
         else:
             rss = 0  # kernel threads have no VmRSS
-        heap = self._heap
-        if len(heap) < RANK_N:
-            heapq.heappush(heap, (rss, -seen, int(pid), name))
-        elif rss > heap[0][0]:  # an equal one seen later ranks below (ties: first seen first)
-            heapq.heapreplace(heap, (rss, -seen, int(pid), name))
+        floor = self._ranked.floor
+        if floor is None or rss > floor[0]:  # an equal one seen later ranks below (ties: first seen first)
+            self._ranked.add((rss, -seen, int(pid), name))
 
     def top(self) -> list[tuple[int, str, int]]:
-        return [(pid, name, rss) for rss, _, pid, name in sorted(self._heap, reverse=True)[:TOP_N]]
+        return [(pid, name, rss) for rss, _, pid, name in self._ranked.largest()[:TOP_N]]
 
     def largest(self) -> list[tuple[int, str]]:
-        return [(rss, str(pid)) for rss, _, pid, _ in sorted(self._heap, reverse=True) if rss]
+        return [(rss, str(pid)) for rss, _, pid, _ in self._ranked.largest() if rss]
 
 
 def _parse_status(data: bytes) -> tuple[str, list[int | None]]:

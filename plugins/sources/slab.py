@@ -7,15 +7,13 @@ not there, a captured ``slabtop -o`` serves instead.
 
 from __future__ import annotations
 
-import heapq
-
 from memdiag.evidence import Evidence
 from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 from memdiag.units import UnitError, parse_size
 
-from memdiag.plugins.sources._readers import PAGE, digits, quiet_text, stream, text
+from memdiag.plugins.sources._readers import PAGE, Largest, digits, quiet_text, stream, text
 
 SLABINFO = "proc/slabinfo"
 SLAB_SYSFS = "sys/kernel/slab"
@@ -98,7 +96,7 @@ class SlabSource(Source):
         self._dentries(ev, out)
 
     def _slabinfo(self, ev: Evidence, out: FactSet) -> tuple[list[dict], int, int]:
-        heap: list[tuple[int, str, int, dict]] = []  # the count breaks ties: rows never compare
+        ranked = Largest(TOP)  # of (bytes, name, -count, row): the count breaks ties, rows never compare
         total = count = 0
         dentry = None
         for line in stream(ev, out, self.name, SLABINFO):
@@ -109,14 +107,10 @@ class SlabSource(Source):
             total += row["bytes"]
             if row["name"] == "dentry":
                 dentry = row["bytes"]
-            item = (row["bytes"], row["name"], -count, row)
-            if len(heap) < TOP:
-                heapq.heappush(heap, item)
-            elif item[:3] > heap[0][:3]:
-                heapq.heapreplace(heap, item)
+            ranked.add((row["bytes"], row["name"], -count, row))
         if dentry is not None:
             out.set("slab.dentry_bytes", dentry, ev.origin(SLABINFO))
-        return [t[3] for t in sorted(heap, key=lambda t: t[:3], reverse=True)], total, count
+        return [t[3] for t in ranked.largest()], total, count
 
     def _dentries(self, ev: Evidence, out: FactSet) -> None:
         raw = text(ev, out, self.name, DENTRY_STATE, root_only=False)
@@ -210,7 +204,7 @@ class VmallocSource(Source):
         out.set("vmalloc.used_bytes", pages * PAGE, origin)
         out.set("vmalloc.areas", areas, origin)
         out.set("vmalloc.ioremap_bytes", ioremap, origin)
-        top = heapq.nlargest(TOP, callers.items(), key=lambda kv: kv[1][0])
+        top = sorted(callers.items(), key=lambda kv: kv[1][0], reverse=True)[:TOP]  # as heapq.nlargest ranks
         out.set("vmalloc.top_callers",
                 [{"caller": c, "bytes": v[0] * PAGE, "areas": v[1]} for c, v in top], origin)
 
