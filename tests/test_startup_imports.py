@@ -12,6 +12,7 @@ import ast
 import os
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 
@@ -26,31 +27,73 @@ UNNEEDED = ("typing", "dataclasses", "inspect", "textwrap", "tempfile", "shutil"
             "memdiag.expr_analysis", "memdiag.rulepacks",
             *registry.DEFERRED)
 
+#: What a live run and a sosreport folder need of the standard library beyond what the
+#: interpreter loads itself: none of these (re with enum ~3 ms, threading ~1 ms, functools and
+#: collections, heapq, importlib with warnings). The installed launcher (bin/memdiag) imports
+#: only memdiag.cli. Loose command outputs (the founding case) still need re to recognise them.
+STDLIB_UNNEEDED = ("re", "enum", "threading", "functools", "collections", "heapq", "importlib", "warnings",
+                   "types", "operator", "contextlib")
+
+SOS = REPO / "tests" / "fixtures" / "offline" / "sos" / "sosreport-centos7-mini"
+
+#: Run by an interpreter without site (-S): an editable install's finder, loaded from a .pth file
+#: at start-up, imports re, importlib and more before memdiag could, and would hide them here.
 CHECK = """
-import contextlib, io, sys
+import os, sys
+sys.path[:0] = [os.environ["LAYOUT"]]
+sys.path.append(os.environ["PURELIB"])  # pluggy, yaml and jsonschema, for the first (cold) run
 before = set(sys.modules)
 from memdiag.cli import main
-with contextlib.redirect_stdout(io.StringIO()):
-    code = main(sys.argv[1:])
+sys.stdout = open(os.devnull, "w")
+code = main(sys.argv[1:])
 loaded = sorted(set(sys.modules) - before)
 sys.stderr.write("LOADED " + repr([code, loaded]) + "\\n")
 """
 
 
-@pytest.mark.parametrize("argv", [["run"], ["run", "--no-sinks"], ["analyze", str(SEED), "--no-sinks"]],
-                         ids=["run", "run-no-sinks", "analyze-folder"])
-def test_a_warm_diagnosis_imports_nothing_it_does_not_need(tmp_path, argv):
+def _installed_layout(root) -> str:
+    """The package laid out as a wheel installs it (plugins/, rules/ and schemas/ inside
+    memdiag/), made of links into the checkout."""
+    top = root / "memdiag"
+    top.mkdir(parents=True)
+    for entry in (REPO / "memdiag").iterdir():
+        if entry.name != "__pycache__":
+            (top / entry.name).symlink_to(entry)
+    for name in ("plugins", "rules", "schemas"):
+        (top / name).symlink_to(REPO / name)
+    return str(root)
+
+
+@pytest.mark.parametrize("argv, stdlib", [
+    (["run"], True),
+    (["run", "--no-sinks"], True),
+    (["analyze", str(SOS), "--no-sinks"], True),
+    (["analyze", str(SEED), "--no-sinks"], False),
+], ids=["run", "run-no-sinks", "analyze-sosreport", "analyze-loose-folder"])
+def test_a_warm_diagnosis_imports_nothing_it_does_not_need(tmp_path, argv, stdlib):
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_STATE_HOME": str(tmp_path / "state"),
-           "XDG_CONFIG_HOME": str(tmp_path / "config")}  # no sink configured
-    for var in ("MEMDIAG_CONFIG", "MEMDIAG_OVERRIDES", "MEMDIAG_PLUGINS"):
+           "XDG_CONFIG_HOME": str(tmp_path / "config"),  # no sink configured
+           "LAYOUT": _installed_layout(tmp_path / "layout"), "PURELIB": sysconfig.get_paths()["purelib"]}
+    for var in ("MEMDIAG_CONFIG", "MEMDIAG_OVERRIDES", "MEMDIAG_PLUGINS", "PYTHONPATH"):
         env.pop(var, None)
     answers = []
     for _ in range(2):  # the first run fills the rule caches (and parses YAML)
-        proc = subprocess.run([sys.executable, "-c", CHECK, *argv], capture_output=True, text=True, env=env,
+        proc = subprocess.run([sys.executable, "-S", "-c", CHECK, *argv], capture_output=True, text=True, env=env,
                               cwd=str(tmp_path), timeout=120)
-        [line] = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED ")]
-        answers.append(line)
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED ")]
+        assert len(lines) == 1, proc.stderr
+        answers.append(lines[0])
     code, loaded = ast.literal_eval(answers[1][len("LOADED "):])
     assert code in (0, 1, 2), answers[1]
-    unneeded = [m for m in loaded if any(m == u or m.startswith(u + ".") for u in UNNEEDED)]
+    assert "memdiag.plugins.sources.meminfo" in loaded  # the checkout's memdiag, through the layout
+    unneeded = [m for m in loaded if any(m == u or m.startswith(u + ".")
+                                         for u in UNNEEDED + (STDLIB_UNNEEDED if stdlib else ()))]
     assert unneeded == [], unneeded
+
+
+def test_the_installed_launcher_imports_only_the_command_line():
+    source = (REPO / "bin" / "memdiag").read_text()
+    assert source.startswith("#!python\n")  # the installer writes the environment's interpreter here
+    imported = [n for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.Import, ast.ImportFrom))
+                for n in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module])]
+    assert imported == ["sys", "memdiag.cli"]
