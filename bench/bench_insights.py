@@ -16,7 +16,8 @@ pip on first use.
 
 Measured: whole commands as a user runs them (median wall, peak RSS over --runs runs after one
 warm-up), and the analysis alone inside one process with everything loaded (memdiag: open +
-diagnose; insights-core: insights.run of the rule). Target: memdiag >= 20x faster.
+diagnose; insights-core: insights.run of the rule). Target: memdiag's whole command >= 20x
+faster than insights-run's, as a user runs them; the in-process ratio is shown for scale.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def unpack(archive: Path, into: Path) -> Path:
 
 def balloon_copy(sos: Path, dest: Path) -> Path:
     """The same sosreport, as a VMware guest whose balloon holds 5 GiB (the founding case)."""
+    shutil.rmtree(dest, ignore_errors=True)  # a copy left in a --keep folder by an earlier run
     shutil.copytree(sos, dest, symlinks=True)
     meminfo = (SEED / "meminfo").read_text()
     (dest / "proc/meminfo").write_text(meminfo)
@@ -215,7 +217,7 @@ def main() -> int:
             medians[name] = s.median_ms
             rows.append((label, name, "whole command", s.median_ms, s.cpu_ms, s.rss_mib, verdict))
         ratios.append((label, "whole command (wall)",
-                       medians["insights-run -p insights_balloon_rule"] / medians["memdiag analyze"]))
+                       medians["insights-run -p insights_balloon_rule"] / medians["memdiag analyze"], True))
         mw, mc = (statistics.median(x) * 1000 for x in memdiag_inprocess(path, args.runs))
         out = subprocess.run([str(insights / "bin/python"), "-c", INSIGHTS_INPROCESS, str(path), str(args.runs)],
                              capture_output=True, text=True, env=ienv)
@@ -223,14 +225,15 @@ def main() -> int:
         iw, ic = statistics.median(got["times"]) * 1000, statistics.median(got["cpu"]) * 1000
         rows.append((label, "memdiag (every rule and source)", "analysis in-process", mw, mc, "", mv))
         rows.append((label, "insights-core (this one rule)", "analysis in-process", iw, ic, "", iv))
-        ratios.append((label, "analysis in-process (CPU)", ic / mc))
+        ratios.append((label, "analysis in-process (CPU)", ic / mc, False))
         print(f"{label}: memdiag {mv}, unaccounted {mbytes}; insights-core {iv}, unaccounted {ibytes}: {agree}",
               file=sys.stderr)
     print(table(("input", "tool", "measured", "median ms", "CPU ms", "RSS MiB", "balloon rule"), rows))
     print()
-    for label, what, r in ratios:
-        print(f"{label}, {what}: insights-core takes {r:.1f}x memdiag's time "
-              f"(target {TARGET:.0f}x: {'met' if r >= TARGET else 'MISSED'})")
+    for label, what, r, target in ratios:
+        verdict = (f"target {TARGET:.0f}x: {'met' if r >= TARGET else 'MISSED'}" if target else
+                   "for scale, no target: memdiag runs every source and rule, insights-core one rule")
+        print(f"{label}, {what}: insights-core takes {r:.1f}x memdiag's time ({verdict})")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0
