@@ -16,6 +16,7 @@ import errno
 import os
 import stat
 from _thread import get_ident as _get_ident  # threading's own; importing threading costs ~1 ms
+from itertools import chain
 
 from memdiag.errors import InputError
 from memdiag.facts import _Frozen
@@ -487,7 +488,17 @@ def _stream_lines(fd: int, path: str, limit: int, reading: dict[int, str], shown
 def stream_lines(read: Callable[[], bytes], close: Callable[[], None], path: str, limit: int,
                  reading: dict[int, str], shown: str) -> Iterator[str]:
     """Lines of what successive ``read()`` calls return (b"" at the end), decoded a block at a
-    time; ``close()`` runs when the stream ends or is dropped. For any backing store."""
+    time; ``close()`` runs when the stream ends or is dropped. For any backing store.
+
+    A block's lines are handed out by a C iterator: no generator is resumed for each line,
+    which was most of the cost of streaming a vmallocinfo of a few thousand lines."""
+    return chain.from_iterable(_line_blocks(read, close, path, limit, reading, shown))
+
+
+def _line_blocks(read: Callable[[], bytes], close: Callable[[], None], path: str, limit: int,
+                 reading: dict[int, str], shown: str) -> Iterator[list[str]]:
+    """The lines of each block :func:`stream_lines` reads. A problem is raised when the next
+    block is asked for, so the lines before it are handed out first."""
     ident = _get_ident()  # of the thread consuming the lines
     reading[ident] = path
     try:
@@ -519,8 +530,9 @@ def stream_lines(read: Callable[[], bytes], close: Callable[[], None], path: str
         close()
 
 
-def _block_lines(block: bytes, shown: str) -> Iterator[str]:
-    """The lines (without their ends) of a block of whole lines; raises after those before a NUL."""
+def _block_lines(block: bytes, shown: str) -> Iterator[list[str]]:
+    """The lines (without their ends) of a block of whole lines, as one list; at a NUL, the
+    lines before it, then Unreadable."""
     nul = block.find(b"\x00")
     if nul >= 0:
         start = block.rfind(b"\n", 0, nul)
@@ -529,7 +541,7 @@ def _block_lines(block: bytes, shown: str) -> Iterator[str]:
         raise Unreadable(shown, "binary data where text was expected", "malformed")
     text = block.decode("utf-8", errors="replace")
     lines = text.split("\n")
-    yield from ([line.rstrip("\r") for line in lines] if "\r" in text else lines)
+    yield [line.rstrip("\r") for line in lines] if "\r" in text else lines
 
 
 def _realpath(path: str) -> str:

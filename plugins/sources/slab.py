@@ -184,12 +184,17 @@ class VmallocSource(Source):
             parts = line.split()
             if len(parts) < 3:
                 continue
-            if "ioremap" in parts[3:]:
+            flags = parts[3:]
+            if "ioremap" in flags:
                 ioremap += digits(parts[1]) or 0
                 continue
-            if "vmalloc" not in parts[3:]:
+            if "vmalloc" not in flags:
                 continue
-            n = next((digits(p[6:]) or 0 for p in parts[3:] if p.startswith("pages=")), 0)
+            n = 0
+            for p in flags:
+                if p.startswith("pages="):
+                    n = digits(p[6:]) or 0
+                    break
             if n == 0:
                 continue
             pages += n
