@@ -22,7 +22,7 @@ from memdiag.facts import _Frozen
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs ~3 ms of start-up
-    from typing import Iterator
+    from typing import Callable, Iterator
 
 _MAGIC = (
     (b"\x1f\x8b", "gz"),
@@ -324,7 +324,7 @@ class Loop(Exception):
 class _Store:
     """Member contents back to back: in memory, or spilled to an unlinked file when large."""
 
-    def __init__(self, workdir: str | None, memory: int) -> None:
+    def __init__(self, workdir: str | Callable[[], str] | None, memory: int) -> None:
         import io
 
         self._workdir, self._memory = workdir, memory
@@ -338,7 +338,8 @@ class _Store:
         if self._file is None and self.size + len(data) > self._memory:
             import tempfile
 
-            self._file = tempfile.TemporaryFile(dir=self._workdir)
+            workdir = self._workdir() if callable(self._workdir) else self._workdir
+            self._file = tempfile.TemporaryFile(dir=workdir)
             self._file.write(self._buf.getbuffer())
             self._buf = None
         (self._file or self._buf).write(data)
@@ -438,11 +439,12 @@ class Tree:
         return self.store.read(entry[1], size)
 
 
-def index(path: str, workdir: str | None = None, limits: Limits = DEFAULT_LIMITS,
+def index(path: str, workdir: str | Callable[[], str] | None = None, limits: Limits = DEFAULT_LIMITS,
           memory: int = SPOOL_MEMORY) -> Tree:
     """Index archive ``path`` in place: every member checked as :func:`extract` checks it (same
     refusals, same messages), contents kept in memory or, past ``memory`` bytes, in an unlinked
-    file under ``workdir``; nothing is created on disk by name.
+    file under ``workdir`` (which may be the function that makes it: called only then, so a
+    capture read in memory makes no folder at all); nothing is created on disk by name.
 
     Headers are read by :mod:`memdiag.tarheaders`; an archive it does not read exactly as
     tarfile does (damage, sparse files, unusual headers) is read again with tarfile."""

@@ -91,8 +91,9 @@ def _inner_of(tree) -> str:
 @_lazy
 def open_archive(path: str, workdir: Workdir) -> Evidence | None:
     """A capture or sosreport archive is read in place, from an in-memory index of its members
-    (extracting ~400 small files to disk and removing them was most of the cost of one); any
-    other archive (loose files, recognised by content) is extracted into ``workdir``."""
+    (extracting ~400 small files to disk and removing them was most of the cost of one), with no
+    work folder unless its contents are too large to hold in memory; any other archive (loose
+    files, recognised by content) is extracted into ``workdir``."""
     if not os.path.isfile(path):  # a folder: read in place, memdiag.archive is not even imported
         return None
     from memdiag import archive
@@ -100,8 +101,7 @@ def open_archive(path: str, workdir: Workdir) -> Evidence | None:
 
     if not archive.is_archive(path):
         return None
-    workdir = _workdir(workdir)
-    tree = archive.index(path, workdir)
+    tree = archive.index(path, workdir)  # a work folder only if the contents spill out of memory
     top = _inner_of(tree)
     shown_as = f"{path}:" + (top + "/" if top else "")
     try:
@@ -113,7 +113,7 @@ def open_archive(path: str, workdir: Workdir) -> Evidence | None:
     if ev is not None:
         return ev
     tree.store.close()
-    dest = archive.extract(path, workdir)
+    dest = archive.extract(path, _workdir(workdir))
     root = _inner(dest)
     top = os.path.relpath(root, dest)
     shown_as = f"{path}:" + ("" if top == "." else top + "/")

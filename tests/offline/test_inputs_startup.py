@@ -1,7 +1,8 @@
 """What `memdiag analyze` loads and makes for each kind of input: a folder (sosreport, capture,
 loose outputs) is read in place, so neither memdiag.archive nor tempfile is imported and no
-temporary folder is made; archives and pasted text still get their private work folder, removed
-afterwards; sos's `date --utc` stamp is read without _strptime/calendar, exactly as strptime reads it."""
+temporary folder is made; an archive held in memory makes none either; pasted text, loose
+archives and archives too large for memory get their private work folder, removed afterwards;
+sos's `date --utc` stamp is read without _strptime/calendar, exactly as strptime reads it."""
 
 from __future__ import annotations
 
@@ -101,12 +102,33 @@ def test_loose_outputs_load_the_recogniser_but_nothing_to_unpack_archives(analyz
     assert left == []
 
 
-def test_an_archive_gets_its_work_folder_and_it_is_removed(analyze, tmp_path):
+def test_an_archive_read_in_memory_makes_no_work_folder(analyze, tmp_path):
     sos = tmp_path / "sos.tar.gz"
     shutil.make_archive(str(tmp_path / "sos"), "gztar", root_dir=SOS.parent, base_dir=SOS.name)
     loaded, left = analyze(sos, tmp_path)
-    assert {"memdiag.archive", "tempfile"} <= loaded and "tarfile" not in loaded  # headers read by memdiag.tarheaders
+    assert "memdiag.archive" in loaded and "tarfile" not in loaded  # headers read by memdiag.tarheaders
+    assert "tempfile" not in loaded  # nothing written: the members are held in memory
     assert left == []
+
+
+def test_an_archive_too_large_for_memory_spills_into_its_work_folder_and_it_is_removed(tmp_path):
+    from memdiag import archive
+
+    sos = tmp_path / "sos.tar.gz"
+    shutil.make_archive(str(tmp_path / "sos"), "gztar", root_dir=SOS.parent, base_dir=SOS.name)
+    made = []
+
+    def workdir() -> str:
+        made.append(tmp_path / "work")
+        made[0].mkdir()
+        return str(made[0])
+
+    tree = archive.index(str(sos), workdir, memory=0)  # every byte past 0 spills
+    try:
+        assert made and tree.read(tree.entries[f"{SOS.name}/proc/meminfo"])  # read back from the spill file
+        assert os.listdir(made[0]) == []  # the spill file has no name on disk
+    finally:
+        tree.store.close()
 
 
 def test_a_loose_archive_is_extracted_into_the_work_folder_and_it_is_removed(analyze, tmp_path):
