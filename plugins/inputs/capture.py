@@ -198,7 +198,7 @@ def _unpack(packed: object, origin_base: str, listings: dict[str, list[str]], pr
         for folder, names in folders.items():
             unreadable.setdefault(folder, _FOLDER)
             recorded = listings.get(folder)
-            listings[folder] = sorted(names.union(recorded) if recorded else names)
+            listings[folder] = list(names.union(recorded) if recorded else names)  # listdir sorts what it hands out
         return {rel: Captured(text, origin_base + rel) for rel, text in packed.items()}
     # a path with an empty, "." or ".." part (or a leading or trailing "/"): not memdiag's
     plain = {rel: text for rel, text in packed.items() if _NOT_NAMES.isdisjoint(rel.split("/"))}
