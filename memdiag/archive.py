@@ -554,6 +554,8 @@ class _Indexer(_Extractor):
                 raise self.refuse(member.name, f"larger than {limit // 1024**2} MiB")
             self.account(member.name, len(chunk))
             self.store.write(chunk)
+            if len(chunk) < 1 << 20:  # short: the member's end (both readers fill a read until then)
+                break
         self.entries[name] = ("f", offset, written)
         self.files.add(name)
 
