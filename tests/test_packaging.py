@@ -54,3 +54,15 @@ def test_wheel_installs_and_runs_without_the_source_tree(tmp_path, seed_case):
     out = subprocess.run([str(venv / "bin" / "memdiag"), "rules", "validate"], capture_output=True, text=True,
                          cwd=elsewhere, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
+    # The installed command is bin/memdiag, not a generated script: a live run imports no re
+    # (nor enum, threading, functools, collections) before or after memdiag's own modules.
+    head = (venv / "bin" / "memdiag").read_text().splitlines()[0]
+    assert head.startswith(f"#!{venv}/bin/python"), head  # the installer wrote the environment's interpreter
+    env = {**env, "XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    for _ in range(2):  # the first run fills the rule cache (and parses YAML)
+        out = subprocess.run([str(venv / "bin" / "memdiag"), "run", "--no-sinks"], capture_output=True, text=True,
+                             cwd=elsewhere, env={**env, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert out.returncode in (0, 1, 2), out.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "memdiag.plugins.sources.meminfo" in imported
+    assert not imported & {"re", "enum", "threading", "functools", "collections", "heapq"}, sorted(imported)
