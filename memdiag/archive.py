@@ -163,10 +163,10 @@ class _Extractor:
             name = self.safe_name(member.name)
             if name is None:
                 continue  # the archive root itself ("./")
-            if member.isdir():
-                self.make_dirs(name, member.name)
-            elif member.isreg():
+            if member.isreg():  # the usual member first (the kinds exclude each other)
                 self.write_file(tar, member, name)
+            elif member.isdir():
+                self.make_dirs(name, member.name)
             elif member.issym():
                 self.make_symlink(member, name)
             elif member.islnk():
@@ -541,10 +541,13 @@ class _Indexer(_Extractor):
         limit = self.limits.member_bytes
         if member.size > limit:
             raise self.refuse(member.name, f"larger than {limit // 1024**2} MiB")
-        self.parent_of(name, member.name)
-        self.clear(name, member.name)
-        src = tar.extractfile(member)
-        offset, written = self.store.size, 0
+        entries = self.entries
+        if entries.get(name.rpartition("/")[0]) is not _DIR:  # parent_of's own first look, inline
+            self.parent_of(name, member.name)
+        if name in entries:
+            self.clear(name, member.name)
+        src, store = tar.extractfile(member), self.store
+        offset, written = store.size, 0
         while True:
             chunk = src.read(1 << 20)
             if not chunk:
@@ -553,10 +556,10 @@ class _Indexer(_Extractor):
             if written > limit:
                 raise self.refuse(member.name, f"larger than {limit // 1024**2} MiB")
             self.account(member.name, len(chunk))
-            self.store.write(chunk)
+            store.write(chunk)
             if len(chunk) < 1 << 20:  # short: the member's end (both readers fill a read until then)
                 break
-        self.entries[name] = ("f", offset, written)
+        entries[name] = ("f", offset, written)
         self.files.add(name)
 
     def make_symlink(self, member, name: str) -> None:

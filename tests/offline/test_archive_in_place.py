@@ -183,3 +183,25 @@ def test_an_archive_of_loose_files_is_still_extracted(loaded, tmp_path):
     path = make_tar(tmp_path / "loose.tar.gz", [member("notes/meminfo", (SOS / "proc" / "meminfo").read_bytes())])
     ev = pipeline.open_input(path, loaded[0], str(tmp_path))
     assert not isinstance(ev, ArchiveEvidence)
+
+
+def test_a_name_repeated_or_reused_reads_as_extraction_leaves_it(tmp_path):
+    """A file appended again replaces the earlier one; a file where a folder is, or inside a
+    file, is refused - by the index exactly as by extraction."""
+    repeated = make_tar(tmp_path / "repeated.tar.gz", [({"name": "cap/a"}, b"old"), ({"name": "cap/a"}, b"new")])
+    tree = index(repeated, str(tmp_path))
+    assert tree.read(tree.entries["cap/a"]) == b"new"
+    dest = extract(repeated, str(tmp_path))
+    assert (Path(dest) / "cap/a").read_bytes() == b"new"
+    for name, members in (
+        ("file-over-folder", [({"name": "cap/d", "type": tarfile.DIRTYPE}, None), ({"name": "cap/d"}, b"x")]),
+        ("file-over-implied-folder", [({"name": "cap/d/f"}, b"x"), ({"name": "cap/d"}, b"y")]),
+        ("folder-over-file", [({"name": "cap/f"}, b"x"), ({"name": "cap/f/g"}, b"y")]),
+    ):
+        path = make_tar(tmp_path / f"{name}.tar.gz", members)
+        errors = []
+        for how in (lambda: index(path, str(tmp_path)), lambda: extract(path, str(tmp_path))):
+            with pytest.raises(InputError) as caught:
+                how()
+            errors.append(str(caught.value))
+        assert errors[0] == errors[1] and "share a name" in errors[0], (name, errors)
