@@ -32,6 +32,17 @@ class Deadline:
         return self.end is not None and time.monotonic() >= self.end
 
 
+class Abandoned(BaseException):
+    """Raised into work that runs in the caller's thread, at its next read, once its time is up
+    (sources over evidence held in memory: :func:`memdiag.sources.collect`). A BaseException, as
+    asyncio's CancelledError is, so the work's own ``except Exception`` around one item does not
+    take it for that item's failure and carry on. ``path``: what was about to be read."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
 class Outcome:
     """What :func:`bounded_map` achieved: results in item order, and what it gave up on."""
 

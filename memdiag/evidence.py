@@ -84,6 +84,14 @@ class Evidence:
     show; ``captured_at`` the capture time (epoch seconds) when known.
     """
 
+    #: Every read is served from memory (an archive's index, or memdiag's own spill file beside
+    #: it): none can block, so sources that read only through evidence run in the caller's
+    #: thread, with no worker to watch them (see :func:`memdiag.sources.collect`).
+    in_memory = False
+    #: While such a source runs: the time.monotonic() its reads must stop by; a read after it
+    #: raises :class:`memdiag.bounded.Abandoned` (a subclass with ``in_memory`` checks it).
+    due: float | None = None
+
     def __init__(
         self,
         root: str,

@@ -9,8 +9,9 @@ a source that raises is reported in one line and the others still run.
 from __future__ import annotations
 
 import _thread  # threading's locks without its ~1 ms import
+from time import monotonic
 
-from memdiag.bounded import Deadline, bounded_map
+from memdiag.bounded import Abandoned, Deadline, Outcome, bounded_map
 from memdiag.evidence import Evidence, Unreadable
 from memdiag.facts import Catalog, FactSet, FactSpec
 
@@ -29,6 +30,10 @@ class Source:
     facts: ClassVar[tuple[FactSpec, ...]] = ()
     #: seconds this source may take before it is abandoned
     timeout: ClassVar[float] = 5.0
+    #: collect() reads nothing but the Evidence it is given (no file, socket or command of its
+    #: own), so over evidence held in memory it cannot block and needs no worker thread. Leave
+    #: False for a source that does any I/O of its own: it is always run by a watched worker.
+    evidence_only: ClassVar[bool] = False
 
     def catalog(self) -> Iterable[FactSpec]:
         return self.facts
@@ -104,6 +109,24 @@ def collect(sources: Iterable[Source], ev: Evidence, *, deadline: Deadline,
     registry: hundreds of specs)."""
     srcs = order(sources)
     out = FactSet(catalog if catalog is not None else build_catalog(srcs))
+    if ev.in_memory and all(src.evidence_only for src in srcs):
+        outcome, stuck_on = _run_here(srcs, ev, out, deadline)
+    else:
+        outcome, stuck_on = _run_watched(srcs, ev, out, deadline)
+    for src, exc in outcome.errors:
+        out.problem(src.name, f"failed: {type(exc).__name__}: {exc}", kind="failed")
+    for src in outcome.timed_out:
+        path = stuck_on.get(src.name)
+        what = f"timed out reading {path}" if path else "timed out"
+        out.problem(src.name, f"{what}; its facts are partial or missing", path or "", kind="timeout")
+    for src in outcome.not_started:
+        out.problem(src.name, "not run: the overall deadline passed", kind="timeout")
+    return out
+
+
+def _run_watched(srcs: list[Source], ev: Evidence, out: FactSet, deadline: Deadline) -> tuple[Outcome, dict[str, str]]:
+    """The sources in a worker watched by :func:`bounded_map`: a read stuck in the kernel is
+    abandoned. Returns the outcome and, per abandoned source, the file it was reading."""
     threads: dict[str, int] = {}  # source -> the worker thread running it, to name a stuck read
     lock = _thread.allocate_lock()
     views = {id(src): _SourceFacts(out, lock) for src in srcs}
@@ -120,12 +143,37 @@ def collect(sources: Iterable[Source], ev: Evidence, *, deadline: Deadline,
     with lock:  # what abandoned sources wrote so far stays (partial); nothing more gets in
         for src in outcome.timed_out:
             views[id(src)].closed = True
-    for src, exc in outcome.errors:
-        out.problem(src.name, f"failed: {type(exc).__name__}: {exc}", kind="failed")
+    stuck_on = {}
     for src in outcome.timed_out:
         path = ev.reading(threads.get(src.name, 0))
-        what = f"timed out reading {path}" if path else "timed out"
-        out.problem(src.name, f"{what}; its facts are partial or missing", path or "", kind="timeout")
-    for src in outcome.not_started:
-        out.problem(src.name, "not run: the overall deadline passed", kind="timeout")
-    return out
+        if path:
+            stuck_on[src.name] = path
+    return outcome, stuck_on
+
+
+def _run_here(srcs: list[Source], ev: Evidence, out: FactSet, deadline: Deadline) -> tuple[Outcome, dict[str, str]]:
+    """The sources in this thread, over evidence whose reads cannot block (waking a worker cost
+    0.2-0.6 ms of a ~5 ms capture). The same time limits hold, checked at each read instead of
+    by a watcher: a source past its own timeout or the overall deadline stops at its next read
+    (:class:`Abandoned`), keeping what it wrote so far, as an abandoned worker's source does."""
+    outcome, stuck_on = Outcome(), {}
+    end = deadline.end
+    try:
+        for i, src in enumerate(srcs):
+            if deadline.expired():
+                outcome.not_started.extend(srcs[i:])
+                break
+            due = monotonic() + src.timeout
+            ev.due = due if end is None or due < end else end
+            try:
+                src.collect(ev, out)
+            except Unreadable as exc:
+                out.problem(src.name, exc.message, exc.path or "", exc.kind)
+            except Abandoned as exc:
+                outcome.timed_out.append(src)
+                stuck_on[src.name] = exc.path
+            except Exception as exc:  # one source's failure, never the diagnosis's
+                outcome.errors.append((src, exc))
+    finally:
+        ev.due = None
+    return outcome, stuck_on

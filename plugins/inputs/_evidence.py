@@ -10,7 +10,9 @@ be read (with the original reason), so a capture is diagnosed exactly like the l
 from __future__ import annotations
 
 import os
+from time import monotonic
 
+from memdiag.bounded import Abandoned
 from memdiag.evidence import READ_LIMIT, Captured, Evidence, Unreadable, stream_lines
 
 TYPE_CHECKING = False
@@ -145,7 +147,11 @@ class _TreeReads(Evidence):
         return (self.shown_as or "") + rel
 
     def _lookup(self, rel: str, follow: bool = True):
-        """(name, entry) or None; Unreadable when ``rel`` leads out or loops."""
+        """(name, entry) or None; Unreadable when ``rel`` leads out or loops; Abandoned when the
+        source reading is past its time (every read of the tree comes through here)."""
+        due = self.due
+        if due is not None and monotonic() > due:
+            raise Abandoned(self.origin(rel))
         try:
             return self.tree.lookup(rel, self.top, follow)
         except Exception as exc:
@@ -216,6 +222,9 @@ class _TreeReads(Evidence):
             n = min(1 << 16, end - pos[0])
             if n <= 0:
                 return b""
+            due = self.due
+            if due is not None and monotonic() > due:
+                raise Abandoned(shown)
             data = store.read(pos[0], n)
             pos[0] += len(data)
             return data
@@ -227,6 +236,8 @@ class _TreeReads(Evidence):
 class ArchiveEvidence(OfflineEvidence, _TreeReads):
     """A capture or sosreport read straight out of its archive (see :func:`memdiag.archive.index`):
     origins read ``archive.tar.gz:folder/proc/meminfo``; a capture's replay applies as usual."""
+
+    in_memory = True  # the index holds every member, or spilled it to a private file of its own
 
     def __init__(self, tree: "Tree", top: str, *, shown_as: str, **kwargs) -> None:
         super().__init__(tree.archive, shown_as=shown_as, **kwargs)

@@ -182,6 +182,7 @@ def segments(m: dict[str, int], acc: Accounting, held: dict[str, int]) -> list[d
 
 class AccountingSource(Source):
     name = "accounting"
+    evidence_only = True
     after = ("meminfo", "vmstat", "processes", "commands", "platform", "balloon", "zfs", "zram", "gpu")
     facts = (
         spec("accounting.total_bytes", "bytes", "MemTotal: RAM the kernel manages (installed RAM minus firmware, "

@@ -96,6 +96,7 @@ FACTS = (
 
 class BalloonSource(Source):
     name = "balloon"
+    evidence_only = True
     after = ("vmstat", "meminfo", "modules")
     facts = FACTS
 

@@ -86,6 +86,7 @@ V1 = {"usage": "memory.usage_in_bytes", "limit": "memory.limit_in_bytes", "stat"
 
 class CgroupsSource(Source):
     name = "cgroups"
+    evidence_only = True
     facts = FACTS
 
     def collect(self, ev: Evidence, out: FactSet) -> None:

@@ -19,6 +19,7 @@ _FREE = ("total", "used", "free", "shared", "buff_cache", "available", "buffers"
 
 class CommandsSource(Source):
     name = "commands"
+    evidence_only = True
     facts = (
         *(spec(f"top.{k}", "bytes", f"The '{k.replace('_', ' ')}' figure of top's header (procps's own arithmetic, "
                "which differs between procps versions).") for k in _TOP),

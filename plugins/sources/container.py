@@ -40,6 +40,7 @@ FACTS = (
 
 class ContainerSource(Source):
     name = "container"
+    evidence_only = True
     after = ("cgroups", "meminfo")
     facts = FACTS
 

@@ -67,6 +67,7 @@ def is_system_region(region: str) -> bool:
 
 class GpuSource(Source):
     name = "gpu"
+    evidence_only = True
     facts = FACTS
 
     def collect(self, ev: Evidence, out: FactSet) -> None:

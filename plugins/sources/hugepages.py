@@ -54,6 +54,7 @@ THP_FACTS = (
 
 class HugetlbSource(Source):
     name = "hugetlb"
+    evidence_only = True
     facts = HUGETLB_FACTS
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
@@ -89,6 +90,7 @@ class HugetlbSource(Source):
 
 class ThpSource(Source):
     name = "thp"
+    evidence_only = True
     after = ("vmstat",)
     facts = THP_FACTS
 

@@ -41,6 +41,7 @@ def _catalog() -> tuple[FactSpec, ...]:
 
 class MeminfoSource(Source):
     name = "meminfo"
+    evidence_only = True
 
     def catalog(self):
         return _catalog()

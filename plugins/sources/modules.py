@@ -22,6 +22,7 @@ BALLOON_MODULES = {
 
 class ModulesSource(Source):
     name = "modules"
+    evidence_only = True
     facts = (
         spec("modules.loaded", "list", "Names of the loaded kernel modules. Built-in drivers are not listed here."),
         spec("modules.balloon", "list", "Loaded balloon driver modules (vmw_balloon, vmware_balloon, vmmemctl, "

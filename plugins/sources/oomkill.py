@@ -180,6 +180,7 @@ OOM_FACTS = (
 
 class OomSource(Source):
     name = "oom"
+    evidence_only = True
     after = ("vmstat",)
     facts = OOM_FACTS
 

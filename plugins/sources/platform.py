@@ -40,6 +40,7 @@ _MODULES = {
 
 class PlatformSource(Source):
     name = "platform"
+    evidence_only = True
     after = ("processes", "modules")
     facts = (
         spec("platform.hypervisor", "str", "The hypervisor this host runs under, inferred from the signals: "

@@ -32,6 +32,7 @@ PSI_FACTS = tuple(_psi_specs())
 
 class PsiSource(Source):
     name = "psi"
+    evidence_only = True
     facts = PSI_FACTS
 
     def collect(self, ev: Evidence, out: FactSet) -> None:

@@ -49,6 +49,7 @@ _KEYS = ((b"\nVmRSS:", 0), (b"\nRssAnon:", 1), (b"\nRssFile:", 2), (b"\nRssShmem
 
 class ProcessesSource(Source):
     name = "processes"
+    evidence_only = True
     timeout = 30.0
     facts = (
         spec("processes.count", "count", "Processes seen (readable ones; kernel threads included).", "processes"),

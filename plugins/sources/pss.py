@@ -53,6 +53,7 @@ FACTS = (
 
 class PssSource(Source):
     name = "pss"
+    evidence_only = True
     after = ("meminfo", "processes")
     facts = FACTS
     timeout = 4.0

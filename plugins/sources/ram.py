@@ -114,6 +114,7 @@ def crash_reservation(line: str) -> str | None:
 
 class RamSource(Source):
     name = "ram"
+    evidence_only = True
     after = ("meminfo",)
     facts = FACTS
 

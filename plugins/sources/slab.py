@@ -66,6 +66,7 @@ def _small(out: FactSet) -> bool:
 
 class SlabSource(Source):
     name = "slab"
+    evidence_only = True
     after = ("meminfo",)
     facts = SLAB_FACTS
 
@@ -164,6 +165,7 @@ SMALL_VMALLOC = 256 << 20
 
 class VmallocSource(Source):
     name = "vmalloc"
+    evidence_only = True
     after = ("meminfo",)
     facts = VMALLOC_FACTS
 

@@ -51,6 +51,7 @@ FACTS = tuple(spec(fact, typ, doc, unit=unit) for fact, typ, _m, unit, doc in SE
 
 class SysctlSource(Source):
     name = "sysctl"
+    evidence_only = True
     facts = FACTS
 
     def collect(self, ev: Evidence, out: FactSet) -> None:

@@ -62,6 +62,7 @@ def _mounts(ev: Evidence) -> tuple[list[dict], str] | None:
 
 class TmpfsSource(Source):
     name = "tmpfs"
+    evidence_only = True
     facts = TMPFS_FACTS
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
@@ -143,6 +144,7 @@ SCAN_FROM_SHMEM = 256 * 1024 * 1024
 
 class DeletedSource(Source):
     name = "deleted"
+    evidence_only = True
     after = ("meminfo",)
     facts = DELETED_FACTS
 

@@ -20,6 +20,7 @@ def _catalog() -> tuple[FactSpec, ...]:
 
 class VmstatSource(Source):
     name = "vmstat"
+    evidence_only = True
 
     def catalog(self):
         return _catalog()

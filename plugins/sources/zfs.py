@@ -42,6 +42,7 @@ FACTS = tuple(spec(fact, "bytes", doc) for fact, doc in ROWS.values()) + (
 
 class ZfsSource(Source):
     name = "zfs"
+    evidence_only = True
     facts = FACTS
 
     def collect(self, ev: Evidence, out: FactSet) -> None:

@@ -47,6 +47,7 @@ SWAP_FACTS = (
 
 class ZramSource(Source):
     name = "zram"
+    evidence_only = True
     facts = ZRAM_FACTS
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
@@ -99,6 +100,7 @@ class ZramSource(Source):
 
 class SwapSource(Source):
     name = "swap"
+    evidence_only = True
     facts = SWAP_FACTS
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
