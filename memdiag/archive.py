@@ -149,6 +149,9 @@ class _Extractor:
     def __init__(self, archive: str, dest: str, limits: Limits, packed: int) -> None:
         self.archive, self.dest, self.limits, self.packed = archive, dest, limits, packed
         self.total = 0
+        #: the most bytes that unpack without a refusal from :meth:`account`: past it, either
+        #: the total or (beyond the floor) the ratio is exceeded
+        self.quiet = min(limits.total_bytes, max(limits.ratio_floor, packed * limits.ratio))
         self.count = 0
         self.files: set[str] = set()
 
@@ -229,6 +232,8 @@ class _Extractor:
 
     def account(self, raw: str, size: int) -> None:
         self.total += size
+        if self.total <= self.quiet:
+            return
         if self.total > self.limits.total_bytes:
             raise self.refuse(raw, f"unpacks to more than {self.limits.total_bytes // 1024**2} MiB in total")
         if self.total > self.limits.ratio_floor and self.total > self.packed * self.limits.ratio:
@@ -528,8 +533,13 @@ class _Indexer(_Extractor):
 
     def parent_of(self, name: str, raw: str) -> str:
         head = name.rpartition("/")[0]
-        if self.entries.get(head) is _DIR:
+        entries = self.entries
+        entry = entries.get(head)
+        if entry is _DIR:
             return head  # a folder stays one (files and links never replace it), as do its parents
+        if entry is None and entries.get(head.rpartition("/")[0]) is _DIR:
+            entries[head] = _DIR  # the usual new folder (proc/PID), in one already known
+            return head
         return self.make_dirs(head, raw) if head else ""
 
     def clear(self, name: str, raw: str) -> None:
@@ -555,7 +565,10 @@ class _Indexer(_Extractor):
             written += len(chunk)
             if written > limit:
                 raise self.refuse(member.name, f"larger than {limit // 1024**2} MiB")
-            self.account(member.name, len(chunk))
+            self.total += len(chunk)  # account()'s sum, inline; it words a refusal
+            if self.total > self.quiet:
+                self.total -= len(chunk)
+                self.account(member.name, len(chunk))
             store.write(chunk)
             if len(chunk) < 1 << 20:  # short: the member's end (both readers fill a read until then)
                 break

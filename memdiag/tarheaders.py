@@ -294,7 +294,18 @@ class Reader:
         n = min(n, self._data)
         if n <= 0:
             return b""
-        chunk = self._in.read(n)
+        inflow = self._in
+        buf, pos = inflow._buf, inflow._pos
+        end = pos + n
+        if end <= len(buf):  # the usual small member, whole in the buffer: sliced here
+            chunk = buf[pos:end]
+            self._data -= n
+            if not self._data and end + self._pad <= len(buf):  # its padding passed as well
+                end += self._pad
+                self._pad = 0
+            inflow._pos = end
+            return chunk
+        chunk = inflow.read(n)
         if len(chunk) != n:
             raise Unsure("unexpected end of data")
         self._data -= n
@@ -338,9 +349,12 @@ class Reader:
             high = BLOCK - len(buf.translate(None, _HIGH)) - (8 - len(buf[148:156].translate(None, _HIGH)))
             if chksum != unsigned - 256 * high:  # the signed sum some old tars wrote
                 raise Unsure("bad checksum")
-        self._valid(buf[329:345], (8, 8))  # devmajor, devminor
+        dev = buf[329:345]
+        if self._numbers.get(dev) is not True:
+            self._valid(dev, (8, 8))  # devmajor, devminor
         kind = buf[156:157]
-        name = _text(buf[:100])
+        cut = buf.find(0, 0, 100)  # the name as _text reads it, inline: once per member
+        name = buf[:100 if cut == -1 else cut].decode(_ENCODING, "surrogateescape")
         if kind == b"\0" and name.endswith("/"):
             kind = b"5"  # a V7 folder
         if kind == b"5":
