@@ -16,9 +16,10 @@ and rules (once per batch, as a batch tool would). captures/s/core = captures / 
 the process(es) (user + system, all threads), so a busy host does not flatter or hurt the
 figure; wall-clock throughput is shown beside it. With --workers K, K forked processes share
 the list. --one-cpu adds a row for one process pinned to one CPU (with its threads): the batch
-given exactly one core. Unpinned, a single process's sources run in a worker thread that Linux
-starts on the idle second CPU, and waking it for every capture costs CPU time of its own.
-Target: >= 200 captures per second per core.
+given exactly one core. Unpinned, a single process's sources over a folder run in a worker
+thread (a folder's reads may block) that Linux starts on the idle second CPU, and waking it for
+every capture costs CPU time of its own; an archive's are read from memory, in the process's
+own thread. Target: >= 200 captures per second per core.
 
 --format1 also measures the capture as memdiag wrote it before capture format 2 (each memory
 block's state a file of its own; with --archives, archived as before too: a member per folder,
@@ -184,11 +185,11 @@ _LOADED: tuple = ()
 
 def profile(paths: list[str], top: int = 25) -> None:
     """Where one capture's CPU goes: stage by stage, then function by function."""
+    import _thread
     import cProfile
     import pstats
-    import threading
 
-    from memdiag import document, engine, pipeline, sources
+    from memdiag import bounded, document, engine, pipeline, sources
     from memdiag.bounded import Deadline
 
     reg, rules = _LOADED
@@ -221,21 +222,28 @@ def profile(paths: list[str], top: int = 25) -> None:
                 [("total", total * 1000 / len(paths), "")]))
     profiles: list[cProfile.Profile] = []
 
-    def in_thread(*_args) -> None:  # first call in each new thread: profile it from there on
-        sys.setprofile(None)
-        prof = cProfile.Profile(time.thread_time)
-        profiles.append(prof)
-        prof.enable()
+    def profiled(run):  # the bounded worker's body, profiled in its own thread and CPU time
+        def body() -> None:
+            prof = cProfile.Profile(time.thread_time)
+            profiles.append(prof)
+            prof.enable()
+            try:
+                run()
+            finally:
+                prof.disable()
+        return body
 
+    # bounded's worker is started with _thread (threading.setprofile never sees it)
+    start = bounded._Worker.start
+    bounded._Worker.start = lambda self: _thread.start_new_thread(profiled(self.run), ())
     main = cProfile.Profile(time.thread_time)
-    threading.setprofile(in_thread)
     main.enable()
     try:
         for path in paths:
             one(path)
     finally:
         main.disable()
-        threading.setprofile(None)  # type: ignore[arg-type]
+        bounded._Worker.start = start
     stats = pstats.Stats(main)
     for prof in profiles:  # their threads have ended
         stats.add(prof)
