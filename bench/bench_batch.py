@@ -31,6 +31,7 @@ capture's CPU goes: each stage (process CPU, all threads) and cProfile's busiest
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -258,6 +259,7 @@ def load_once() -> None:
 
     reg = registry.load(autoload=False)
     _LOADED = (reg, pipeline.load_rules(reg))
+    gc.freeze()  # as `memdiag analyze` of several inputs does once its rules are loaded
 
 
 def one_cpu() -> int:

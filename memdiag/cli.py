@@ -126,6 +126,8 @@ def cmd_analyze(args: argparse.Namespace, reg) -> int:
 
     rs = rules_for(args, reg)
     paths = _expand_inputs(args.paths)
+    if len(paths) > 1 and _console.command:  # the rules serve every input: frozen, never scanned again
+        gc.freeze()
     docs, failed = [], 0
     progress = len(paths) > 1 and sys.stderr.isatty()
     for n, path in enumerate(paths, 1):
@@ -308,6 +310,9 @@ _PLAIN_HANDLERS = {"run": cmd_run, "analyze": cmd_analyze}
 class _Console:
     """What :func:`console` needs to know of the run (see there)."""
 
+    #: the process is the memdiag command, not a program calling main(): what lives until exit
+    #: (plugins, rules) may be frozen, never to be scanned by the collector again
+    command = False
     #: start-up's objects are still to be frozen (the console turned collection off)
     freeze_at_start = False
     #: main's exit status once it returned; None: the interpreter shuts down as usual
@@ -332,13 +337,14 @@ def console() -> int:
     import atexit
 
     gc.disable()
-    _console.freeze_at_start = True
+    _console.command = _console.freeze_at_start = True
     atexit.register(_end_now)  # registered first, so it runs after every other exit handler
     try:
         code = main()
     finally:
         gc.freeze()
         gc.enable()
+        _console.command = _console.freeze_at_start = False  # a later main() in this process is a program's
     _console.exit_code = code
     return code
 

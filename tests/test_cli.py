@@ -243,6 +243,46 @@ def test_the_console_script_collects_garbage_again_once_start_up_is_over(monkeyp
     assert "meminfo.MemTotal" in capsys.readouterr().out
 
 
+def test_analyze_of_several_inputs_freezes_its_rules_only_as_the_command(monkeypatch, seed_case, capsys):
+    """The rules serve every input of a batch: the command freezes them once loaded, so no
+    collection scans them again. A program calling main() keeps its collector as it was."""
+    import gc
+
+    from memdiag import cli, pipeline
+
+    counts = []
+    real_rules, real_diagnose = cli.rules_for, pipeline.diagnose_source
+
+    def rules_for(*args, **kwargs):
+        rules = real_rules(*args, **kwargs)
+        counts.append(("rules", gc.get_freeze_count()))
+        return rules
+
+    def diagnose_source(*args, **kwargs):
+        counts.append(("input", gc.get_freeze_count()))
+        return real_diagnose(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "rules_for", rules_for)
+    monkeypatch.setattr(pipeline, "diagnose_source", diagnose_source)
+    argv = ["analyze", str(seed_case), str(seed_case), "--no-sinks", "--format", "json"]
+    try:
+        gc.unfreeze()
+        assert cli.main(argv) == 1
+        assert [n for _, n in counts] == [0, 0, 0]  # main() called by a program: nothing frozen
+        counts.clear()
+        monkeypatch.setattr("sys.argv", ["memdiag", *argv])
+        assert cli.console() == 1
+        (_, at_rules), (_, first), (_, second) = counts
+        assert at_rules < second <= first  # frozen once, after the rules were loaded (some freed since)
+        counts.clear()
+        gc.unfreeze()
+        assert cli.main(argv) == 1 and [n for _, n in counts] == [0, 0, 0]  # the command's mark is gone
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    capsys.readouterr()
+
+
 def _python_m_memdiag(*args, **kwargs):
     import subprocess
     import sys
