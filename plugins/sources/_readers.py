@@ -165,6 +165,27 @@ def live_path(ev: Evidence, rel: str) -> str | None:
     return os.path.join(ev.root, rel) if ev.live else None
 
 
+#: Key of the mount table in ``Evidence.shared``: one per evidence, dropped with it.
+MOUNTS = "readers.mounts"
+MOUNTINFO = ("proc/self/mountinfo", "proc/1/mountinfo")
+
+
+def mounts(ev: Evidence) -> tuple[list[dict], str | None]:
+    """The mount table (:func:`parse_mountinfo`) of the first of MOUNTINFO with any text, and
+    its origin (None: neither has one). Read and parsed once per evidence: the cgroups,
+    container and tmpfs sources all need it. Shared: never change it."""
+    found = ev.shared.get(MOUNTS)
+    if found is None:
+        found = ([], None)
+        for rel in MOUNTINFO:
+            raw = quiet_text(ev, rel)
+            if raw:
+                found = (parse_mountinfo(raw), ev.origin(rel))
+                break
+        ev.shared[MOUNTS] = found
+    return found  # type: ignore[return-value]
+
+
 def parse_mountinfo(raw: str) -> list[dict]:
     """/proc/PID/mountinfo -> [{"mountpoint", "root", "fstype", "source", "dev"}]."""
     mounts = []

@@ -18,7 +18,7 @@ from memdiag.facts import FactSet, _Record
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 
-from memdiag.plugins.sources._readers import MAX_DIGITS, compact, parse_mountinfo, quiet_text, text, to_int
+from memdiag.plugins.sources._readers import MAX_DIGITS, compact, mounts, quiet_text, text, to_int
 
 MAX_CGROUPS = 2000
 MAX_DEPTH = 8
@@ -290,9 +290,8 @@ def parse_flat(raw: str) -> dict[str, int]:
 
 def find_layout(ev: Evidence) -> Layout | None:
     """Where the memory controller is mounted: mountinfo first, the usual paths otherwise."""
-    raw = quiet_text(ev, "proc/self/mountinfo") or quiet_text(ev, "proc/1/mountinfo") or ""
     v1 = v2 = None
-    for m in parse_mountinfo(raw):
+    for m in mounts(ev)[0]:
         point = m["mountpoint"].lstrip("/")
         if m["fstype"] == "cgroup2" and v2 is None:
             controllers = quiet_text(ev, f"{point}/cgroup.controllers") or ""

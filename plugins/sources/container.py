@@ -13,7 +13,7 @@ from memdiag.facts import FactSet
 from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 
-from memdiag.plugins.sources._readers import parse_mountinfo, quiet_text
+from memdiag.plugins.sources._readers import mounts, quiet_text
 
 #: substrings of a cgroup path -> runtime
 CGROUP_HINTS = (("kubepods", "kubernetes"), ("/docker", "docker"), ("docker-", "docker"),
@@ -70,12 +70,12 @@ class ContainerSource(Source):
                 signals.append(f"cgroup path contains {needle.strip('/')}")
                 runtime = runtime or rt
                 break
-        mounts = parse_mountinfo(quiet_text(ev, "proc/self/mountinfo") or quiet_text(ev, "proc/1/mountinfo") or "")
+        table = mounts(ev)[0]
         lxcfs = any(m["mountpoint"] == "/proc/meminfo" and ("lxcfs" in m["fstype"] or "lxcfs" in m["source"])
-                    for m in mounts)
+                    for m in table)
         if lxcfs:
             signals.append("/proc/meminfo mounted from lxcfs")
-        root = next((m for m in reversed(mounts) if m["mountpoint"] == "/"), None)
+        root = next((m for m in reversed(table) if m["mountpoint"] == "/"), None)
         if root is not None and root["fstype"] in ("overlay", "aufs", "fuse-overlayfs"):
             signals.append(f"root filesystem is {root['fstype']}")
 

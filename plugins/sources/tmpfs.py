@@ -20,9 +20,8 @@ from memdiag.hookspecs import hookimpl
 from memdiag.sources import Source, spec
 from memdiag.units import UnitError, parse_size
 
-from memdiag.plugins.sources._readers import fd_table, live_path, parse_mountinfo, quiet_text
+from memdiag.plugins.sources._readers import fd_table, live_path, mounts, quiet_text
 
-MOUNTINFO = ("proc/self/mountinfo", "proc/1/mountinfo")
 MAX_MOUNTS = 5000
 TOP = 10
 
@@ -52,13 +51,6 @@ DELETED_FACTS = (
 )
 
 
-def _mounts(ev: Evidence) -> tuple[list[dict], str] | None:
-    for rel in MOUNTINFO:
-        raw = quiet_text(ev, rel)
-        if raw is not None:
-            return parse_mountinfo(raw), ev.origin(rel)
-    return None
-
 
 class TmpfsSource(Source):
     name = "tmpfs"
@@ -66,10 +58,10 @@ class TmpfsSource(Source):
     facts = TMPFS_FACTS
 
     def collect(self, ev: Evidence, out: FactSet) -> None:
-        found = _mounts(ev)
-        tmpfs = [m for m in (found[0] if found else []) if m["fstype"] == "tmpfs"][:MAX_MOUNTS]
+        table, found_in = mounts(ev)
+        tmpfs = [m for m in table if m["fstype"] == "tmpfs"][:MAX_MOUNTS]
         rows: list[dict] = []
-        origin = found[1] if found else ""
+        origin = found_in or ""
         if ev.live and tmpfs:
             seen: set[str] = set()
             for m in reversed(tmpfs):  # the last mount on a path hides the earlier ones
@@ -154,8 +146,7 @@ class DeletedSource(Source):
         shmem = out.get("meminfo.Shmem")
         if isinstance(shmem, int) and shmem < SCAN_FROM_SHMEM:
             return
-        found = _mounts(ev)
-        tmpfs_devs = {m["dev"] for m in (found[0] if found else []) if m["fstype"] == "tmpfs"}
+        tmpfs_devs = {m["dev"] for m in mounts(ev)[0] if m["fstype"] == "tmpfs"}
         table = fd_table(ev)
         seen: set[tuple[int, int]] = set()
         files: list[dict] = []
