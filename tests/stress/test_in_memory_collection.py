@@ -48,9 +48,6 @@ def archived(tmp_path, registry):
 class Probe(Source):
     """Records the thread it ran in, writes a fact, then does whatever ``body`` says."""
 
-    evidence_only = True
-    timeout = 5.0
-
     def __init__(self, name: str, body=None, *, evidence_only: bool = True, timeout: float = 5.0) -> None:
         self.name, self.body, self.evidence_only, self.timeout = name, body, evidence_only, timeout
         self.facts = (spec(f"{name}.first", "count", "set before the body runs", unit="calls"),
