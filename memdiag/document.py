@@ -52,21 +52,27 @@ def build(ev: Evidence, facts: FactSet, results: list[RuleResult], *, host: str,
                               -CONFIDENCES.index(r.finding["confidence"]), r.rule_id))
     findings = [r.finding for r in fired]
     active = [f for f in findings if not f.get("suppressed")]
+    # sources the deadline cut short: what they did not read is missing, not absent from the host
+    cut = len({p.source for p in facts.problems if p.kind == "timeout"})
+    cut_note = f"{cut} source(s) timed out or were not run" if cut else ""
     if active:
         top = active[0]
         verdict = {"severity": top["severity"],
                    "summary": f"{top['title']} ({top['confidence']})" + (
-                       f"; {len(active) - 1} more finding(s)" if len(active) > 1 else ""),
+                       f"; {len(active) - 1} more finding(s)" if len(active) > 1 else "") + (
+                       f"; {cut_note}" if cut else ""),
                    "rule_id": top["rule_id"]}
     elif not any(name in facts for name in _TOTALS) and not _oom_reports(facts):
         verdict = {"severity": "unknown", "rule_id": None,
                    "summary": f"No memory evidence found in {ev.label}: no /proc/meminfo, free or top output, "
-                              "no OOM-killer report"}
+                              "no OOM-killer report" + (f" ({cut_note})" if cut else "")}
     else:
         skipped = sum(r.state == "skipped" for r in results)
         notes = [f"{len(findings)} finding(s) suppressed by overrides"] if findings else []
         if skipped:
             notes.append(f"{skipped} rule(s) could not be checked for lack of evidence")
+        if cut:
+            notes.append(cut_note)
         summary = "No memory problem found" + (f" ({'; '.join(notes)})" if notes else "")
         verdict = {"severity": "ok", "summary": summary, "rule_id": None}
     doc: dict[str, Any] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ import threading
 
 import pytest
 
-from memdiag import pipeline
+from memdiag import document, pipeline
 from memdiag.bounded import Deadline, bounded_map
 from memdiag.evidence import Evidence, Unreadable
 from memdiag.plugins.sources.meminfo import MeminfoSource
@@ -142,6 +143,35 @@ def test_the_overall_deadline_ends_the_run_with_every_source_accounted_for(tmp_p
     assert not_run == {s.name for s in registry.sources} - {"meminfo"}
     assert all(by_source[s].kind == "timeout" for s in not_run)
     assert len(diag.document["problems"]) == len(registry.sources)  # the document still builds
+    # the verdict says the evidence was not read, not that the host has none
+    assert diag.document["verdict"]["severity"] == "unknown"
+    assert diag.document["verdict"]["summary"].endswith(
+        f"({len(registry.sources)} source(s) timed out or were not run)")
+
+
+HEALTHY = REPO / "tests" / "fixtures" / "baselines" / "firecracker-guest"
+
+
+def test_a_verdict_given_on_partial_evidence_says_how_much_was_cut_short(tmp_path, registry, rules, hanging):
+    """A healthy host's meminfo is read, then vmstat hangs past the run's deadline: the verdict on
+    what was read counts the sources that were not (with no finding, or with one on top)."""
+    root = tmp_path / "host"
+    shutil.copytree(HEALTHY, root)
+    (root / "proc/vmstat").unlink()
+    hanging([root / "proc/vmstat"])
+    diag = must_return(lambda: pipeline.diagnose(Evidence(str(root), kind="live"), registry=registry,
+                                                 rules=rules, deadline=Deadline(1.0)))
+    cut = {p.source for p in diag.facts.problems if p.kind == "timeout"}
+    assert "vmstat" in cut and len(cut) > 1 and diag.facts.get("meminfo.MemTotal") > 0
+    note = f"{len(cut)} source(s) timed out or were not run"
+    verdict = diag.document["verdict"]
+    assert verdict["severity"] == "ok" and verdict["summary"].startswith("No memory problem found (")
+    assert verdict["summary"].endswith(f"; {note})")  # after the rules it could not check
+    # with a finding on top (one from a full run of the same host), the count still follows it
+    full = pipeline.diagnose(Evidence(str(HEALTHY), kind="capture"), registry=registry, rules=rules)
+    doc = document.build(diag.evidence, diag.facts, full.results, host="h", now="t")
+    top = doc["findings"][0]
+    assert doc["verdict"]["summary"] == f"{top['title']} ({top['confidence']}); {note}"
 
 
 def test_a_plugin_source_that_hangs_cannot_hang_the_command(tmp_path):
