@@ -25,9 +25,11 @@ KIB = 1024
 
 class ExampleAgentSource(Source):
     name = "example_agent"
-    #: reads nothing other sources produce, so it may run in parallel with them
+    #: reads nothing other sources produce, so no other source need run first
     after = ()
     timeout = 2.0
+    #: reads only through ``ev``: over an archive held in memory it runs without a worker thread
+    evidence_only = True
     facts = (
         spec("example_agent.pool_bytes", "bytes",
              "Pages the example agent's kernel module has pinned for its RDMA pool (pool_pinned_kb). "
