@@ -31,7 +31,7 @@ BIG_LINES = 40_000  # ~600 KB: ten 64 KiB blocks to stream
 
 @pytest.fixture
 def archived(tmp_path, registry):
-    """ArchiveEvidence of the mini sosreport plus a large proc/bigfile, and its work folder."""
+    """ArchiveEvidence of the mini sosreport plus a large proc/bigfile, indexed in memory."""
     path = tmp_path / "sosreport-centos7-mini.tar.gz"
     big = tmp_path / "bigfile"
     big.write_text("".join(f"line {i:08d}\n" for i in range(BIG_LINES)))
