@@ -345,14 +345,12 @@ class Report:
 
 
 def _check_document(doc: dict[str, Any]) -> None:
-    import json
-    from importlib.resources import files
-
     import jsonschema  # type: ignore[import-untyped,unused-ignore]
     from jsonschema.exceptions import best_match  # type: ignore[import-untyped,unused-ignore]
 
-    schema = json.loads(files("memdiag.schemas").joinpath("findings.schema.json").read_text())
-    error = best_match(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+    from memdiag import schemas  # type: ignore[attr-defined,unused-ignore]  # mapped from schemas/ at install
+
+    error = best_match(jsonschema.Draft202012Validator(schemas.load("findings")).iter_errors(doc))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise InputError(f"not a memdiag findings document: {where}: {error.message}")

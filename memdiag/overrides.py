@@ -125,28 +125,11 @@ class Tuning(_Record):
 
 # -- the site file ----------------------------------------------------------------------------
 
-def _schema() -> dict:
-    import json
-    from importlib.resources import files
-
-    return json.loads(files("memdiag.schemas").joinpath("overrides.schema.json").read_text())
-
-
 def validate(data: Any, path: str) -> list[tuple[int | None, str]]:
     """Schema problems of parsed YAML as (line, message), in document order."""
-    import jsonschema
-    from jsonschema.exceptions import best_match
+    from memdiag.rulepacks import schema_problems
 
-    from memdiag.rulepacks import _line_of
-
-    validator = jsonschema.Draft202012Validator(_schema())
-    out = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        if err.context:
-            err = best_match(err.context)
-        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        out.append((_line_of(data, list(err.absolute_path)), f"{where}: {err.message}"))
-    return out
+    return [(line, message) for _, line, message in schema_problems(data, "overrides")]
 
 
 def _with_lines(rules: dict) -> dict:

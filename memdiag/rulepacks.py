@@ -77,32 +77,37 @@ def _line_of(data: Any, path_parts: Iterable[Any]) -> int | None:
     return line
 
 
-def _schema() -> dict:
-    import json
-    from importlib.resources import files
-
-    return json.loads(files("memdiag.schemas").joinpath("rule.schema.json").read_text())
-
-
-def validate_data(data: Any, path: str) -> list[RuleProblem]:
-    """Check parsed YAML against the rule schema; one problem per violation, with its line."""
+def schema_problems(data: Any, schema: str) -> list[tuple[list, int | None, str]]:
+    """Each violation of schema ``schema`` (see :func:`memdiag.schemas.load`) by parsed YAML
+    ``data``, in document order, as (its path's parts, its line, "where: message"); where every
+    alternative (anyOf, oneOf) fails, the one that fits best."""
     import jsonschema
     from jsonschema.exceptions import best_match
 
-    validator = jsonschema.Draft202012Validator(_schema())
+    from memdiag import schemas
+
+    validator = jsonschema.Draft202012Validator(schemas.load(schema))
     problems = []
     for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         if err.context:
             err = best_match(err.context)
-        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        rule_id = None
         parts = list(err.absolute_path)
+        where = "/".join(map(str, parts)) or "(top level)"
+        problems.append((parts, _line_of(data, parts), f"{where}: {err.message}"))
+    return problems
+
+
+def validate_data(data: Any, path: str) -> list[RuleProblem]:
+    """Check parsed YAML against the rule schema; one problem per violation, with its line."""
+    problems = []
+    for parts, line, message in schema_problems(data, "rule"):
+        rule_id = None
         if len(parts) >= 2 and parts[0] == "rules" and isinstance(data, dict):
             try:
                 rule_id = data["rules"][parts[1]].get("id")
             except (IndexError, AttributeError, TypeError):
                 pass
-        problems.append(RuleProblem(path, _line_of(data, parts), f"{where}: {err.message}", rule_id))
+        problems.append(RuleProblem(path, line, message, rule_id))
     return problems
 
 

@@ -218,7 +218,7 @@ class RuleSet(_Record):
 
 
 #: Names that moved to memdiag.rulepacks, still readable here (``ruleset._parse_yaml``).
-_IN_RULEPACKS = frozenset({"_LineDict", "_parse_yaml", "_line_of", "_schema", "validate_data", "_pack_data",
+_IN_RULEPACKS = frozenset({"_LineDict", "_parse_yaml", "_line_of", "validate_data", "_pack_data",
                            "_read_cache", "_write_private", "_write_cache", "_write_marshal", "_cacheable",
                            "_plain", "_keep_newest", "_deferred_texts"})
 

@@ -195,16 +195,11 @@ def _read_secret(file_path: str, path: str, where: str, key: str) -> str:
 
 
 def _validate(raw: Any, text: str, path: str) -> None:
-    import json
-
     import jsonschema
 
     from memdiag import schemas
 
-    schema_path = os.path.join(os.path.dirname(schemas.__file__), "config.schema.json")
-    with open(schema_path, encoding="utf-8") as f:
-        schema = json.load(f)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.Draft202012Validator(schemas.load("config"))
     errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if not errors:
         return
